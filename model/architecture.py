@@ -1,0 +1,176 @@
+"""SqueezeNet as plain data: the one description of the graph that every stage walks.
+
+The Keras builder (model/squeezenet.py), the fixed-point emulator (quant/) and the HLS
+generator (hw/) all read these tuples, so the network is written down once, as the Caffe
+prototxt files define it (forresti/SqueezeNet v1.0 and v1.1, and the Deep Compression
+deploy file for v1.0).
+
+Names follow the forresti prototxt with '/' replaced by '_' (Keras 3 forbids '/' in layer
+names): conv1, pool1, fire2_squeeze1x1, fire2_expand1x1, fire2_expand3x3, ..., conv10, pool10.
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+
+
+@dataclass(frozen=True)
+class Conv:
+    name: str
+    filters: int
+    kernel: int
+    stride: int = 1
+    pad: int = 0
+    relu: bool = True
+
+
+@dataclass(frozen=True)
+class MaxPool:
+    """Caffe max pooling: output size rounds UP, ceil((n - k) / s) + 1 (PyTorch's ceil_mode)."""
+    name: str
+    kernel: int = 3
+    stride: int = 2
+
+
+@dataclass(frozen=True)
+class Fire:
+    """squeeze 1x1 -> ReLU -> (expand 1x1 | expand 3x3 pad 1) -> ReLU -> concat on channels."""
+    name: str
+    squeeze: int
+    expand1x1: int
+    expand3x3: int
+
+    @property
+    def convs(self) -> tuple[Conv, Conv, Conv]:
+        return (Conv(f"{self.name}_squeeze1x1", self.squeeze, 1),
+                Conv(f"{self.name}_expand1x1", self.expand1x1, 1),
+                Conv(f"{self.name}_expand3x3", self.expand3x3, 3, pad=1))
+
+    @property
+    def filters(self) -> int:
+        return self.expand1x1 + self.expand3x3
+
+
+@dataclass(frozen=True)
+class GlobalAvgPool:
+    name: str
+
+
+Layer = Conv | MaxPool | Fire | GlobalAvgPool
+
+
+@dataclass(frozen=True)
+class Architecture:
+    name: str
+    input_size: int
+    layers: tuple[Layer, ...]
+    in_channels: int = 3
+    num_classes: int = 1000
+    notes: str = ""
+
+    def convs(self) -> list[Conv]:
+        """Every convolution in graph order (Fire modules expanded: squeeze, expand1x1, expand3x3)."""
+        out: list[Conv] = []
+        for layer in self.layers:
+            if isinstance(layer, Conv):
+                out.append(layer)
+            elif isinstance(layer, Fire):
+                out.extend(layer.convs)
+        return out
+
+    def shapes(self, input_size: int | None = None) -> list[tuple[Layer, tuple[int, int, int], tuple[int, int, int]]]:
+        """(layer, input HWC, output HWC) for every top-level layer; raises on an impossible size."""
+        size = input_size or self.input_size
+        shape = (size, size, self.in_channels)
+        out = []
+        for layer in self.layers:
+            new = output_shape(layer, shape)
+            out.append((layer, shape, new))
+            shape = new
+        return out
+
+    def conv_shapes(self, input_size: int | None = None) -> dict[str, dict]:
+        """Per convolution: input HWC, output HWC and weight shape (O, I, kh, kw)."""
+        table: dict[str, dict] = {}
+
+        def add(conv: Conv, src: tuple[int, int, int]) -> tuple[int, int, int]:
+            out = output_shape(conv, src)
+            table[conv.name] = {"in": src, "out": out, "weight": (conv.filters, src[2], conv.kernel, conv.kernel)}
+            return out
+
+        for layer, in_shape, _ in self.shapes(input_size):
+            if isinstance(layer, Conv):
+                add(layer, in_shape)
+            elif isinstance(layer, Fire):
+                squeeze, expand1x1, expand3x3 = layer.convs
+                squeezed = add(squeeze, in_shape)
+                add(expand1x1, squeezed)  # both expands read the squeeze output
+                add(expand3x3, squeezed)
+        return table
+
+    def num_params(self) -> int:
+        return sum(math.prod(t["weight"]) + t["weight"][0] for t in self.conv_shapes().values())
+
+
+def pool_out(n: int, kernel: int, stride: int) -> int:
+    return -(-(n - kernel) // stride) + 1  # ceil, as Caffe
+
+
+def conv_out(n: int, kernel: int, stride: int, pad: int) -> int:
+    return (n + 2 * pad - kernel) // stride + 1  # floor, as Caffe
+
+
+def output_shape(layer: Layer, shape: tuple[int, int, int]) -> tuple[int, int, int]:
+    h, w, c = shape
+    if isinstance(layer, Conv):
+        oh, ow = conv_out(h, layer.kernel, layer.stride, layer.pad), conv_out(w, layer.kernel, layer.stride, layer.pad)
+        if oh < 1 or ow < 1:
+            raise ValueError(f"{layer.name}: input {h}x{w} is smaller than its {layer.kernel}x{layer.kernel} kernel")
+        return (oh, ow, layer.filters)
+    if isinstance(layer, MaxPool):
+        if h < layer.kernel or w < layer.kernel:
+            raise ValueError(f"{layer.name}: input {h}x{w} is smaller than its {layer.kernel}x{layer.kernel} window")
+        return (pool_out(h, layer.kernel, layer.stride), pool_out(w, layer.kernel, layer.stride), c)
+    if isinstance(layer, Fire):
+        return (h, w, layer.filters)
+    if isinstance(layer, GlobalAvgPool):
+        return (1, 1, c)
+    raise TypeError(f"unknown layer {layer!r}")
+
+
+def _fires(spec):
+    return tuple(Fire(f"fire{n}", s, e, e) for n, s, e in spec)
+
+
+def squeezenet1_0() -> Architecture:
+    """SqueezeNet v1.0 as in the Deep Compression deploy file (and forresti's v1.0 deploy).
+
+    conv10 has pad 1 on its 1x1 kernel in both files: a 15x15 output whose border is
+    ReLU(bias), and that border enters the global average pool.
+    """
+    f = _fires([(2, 16, 64), (3, 16, 64), (4, 32, 128), (5, 32, 128),
+                (6, 48, 192), (7, 48, 192), (8, 64, 256), (9, 64, 256)])
+    layers = (Conv("conv1", 96, 7, stride=2), MaxPool("pool1"), f[0], f[1], f[2], MaxPool("pool4"),
+              f[3], f[4], f[5], f[6], MaxPool("pool8"), f[7], Conv("conv10", 1000, 1, pad=1),
+              GlobalAvgPool("pool10"))
+    return Architecture("squeezenet1_0", 227, layers)
+
+
+def squeezenet1_1() -> Architecture:
+    """SqueezeNet v1.1 (forresti deploy): 3x3 conv1 with 64 filters, pooling earlier, conv10 without pad."""
+    f = _fires([(2, 16, 64), (3, 16, 64), (4, 32, 128), (5, 32, 128),
+                (6, 48, 192), (7, 48, 192), (8, 64, 256), (9, 64, 256)])
+    layers = (Conv("conv1", 64, 3, stride=2), MaxPool("pool1"), f[0], f[1], MaxPool("pool3"),
+              f[2], f[3], MaxPool("pool5"), f[4], f[5], f[6], f[7], Conv("conv10", 1000, 1),
+              GlobalAvgPool("pool10"))
+    return Architecture("squeezenet1_1", 227, layers)
+
+
+ARCHITECTURES = {"squeezenet1_0": squeezenet1_0, "squeezenet1_1": squeezenet1_1}
+
+
+def get_architecture(name: str) -> Architecture:
+    try:
+        return ARCHITECTURES[name]()
+    except KeyError:
+        raise ValueError(f"unknown model {name!r}; known: {', '.join(ARCHITECTURES)}") from None
