@@ -1,0 +1,156 @@
+"""Forward passes of SqueezeNet in numpy that walk model/architecture.py.
+
+- `FloatNetwork`: the float reference (equals Keras to float rounding); calibration observes it.
+- `FixedPointEmulator`: the bit-exact fixed-point model of the hardware, following quant/arithmetic.py
+  layer by layer, batched and vectorized. Its logits (codes of the avg pool's result format) are what the
+  HLS C simulation must reproduce bit for bit. Overflows are counted per layer, never silent.
+"""
+from __future__ import annotations
+
+from collections import defaultdict
+from typing import Callable
+
+import numpy as np
+
+from model.architecture import Architecture, Conv, Fire, GlobalAvgPool, MaxPool
+from quant import arithmetic as A
+from quant.spec import ConvFormats, PoolFormats, QuantSpec, SpecError, input_formats
+
+Params = dict[str, tuple[np.ndarray, np.ndarray]]   # conv name -> (weight OIHW float, bias float)
+
+
+def walk(arch: Architecture, x: np.ndarray, conv: Callable, maxpool: Callable, gap: Callable) -> np.ndarray:
+    """Run the graph with the given per-layer functions (the one place the graph is traversed)."""
+    for layer in arch.layers:
+        if isinstance(layer, Conv):
+            x = conv(layer, x)
+        elif isinstance(layer, MaxPool):
+            x = maxpool(layer, x)
+        elif isinstance(layer, Fire):
+            squeeze, e1, e3 = layer.convs
+            s = conv(squeeze, x)
+            x = np.concatenate([conv(e1, s), conv(e3, s)], axis=-1)
+        elif isinstance(layer, GlobalAvgPool):
+            x = gap(layer, x)
+    return x
+
+
+def _batched(fn, x: np.ndarray, batch_size: int) -> np.ndarray:
+    return np.concatenate([fn(x[i:i + batch_size]) for i in range(0, len(x), batch_size)]) if len(x) else fn(x)
+
+
+class FloatNetwork:
+    """Float32 forward pass; `observer(name, kind, array)` sees every conv's 'input', 'acc', 'output'."""
+
+    def __init__(self, arch: Architecture, params: Params):
+        self.arch = arch
+        self.params = params
+        self.mats = {n: (A.weight_matrix(w.astype(np.float32)), b.astype(np.float32)) for n, (w, b) in params.items()}
+
+    def logits(self, x: np.ndarray, observer: Callable | None = None, batch_size: int = 16) -> np.ndarray:
+        def conv(c: Conv, inp):
+            if observer:
+                observer(c.name, "input", inp)
+            wmat, b = self.mats[c.name]
+            acc = A.conv2d(inp, wmat, b, c.kernel, c.stride, c.pad)
+            if observer:
+                observer(c.name, "acc", acc)
+            out = np.maximum(acc, 0, out=acc) if c.relu else acc
+            if observer:
+                observer(c.name, "output", out)
+            return out
+
+        def gap(layer, inp):
+            out = inp.mean(axis=(1, 2))
+            if observer:
+                observer(layer.name, "input", inp)
+                observer(layer.name, "output", out)
+            return out
+
+        pool = lambda p, inp: A.maxpool(inp, p.kernel, p.stride)
+        return _batched(lambda xb: walk(self.arch, xb.astype(np.float32), conv, pool, gap), x, batch_size)
+
+
+class FixedPointEmulator:
+    """Bit-exact integer model of the accelerator for one QuantSpec."""
+
+    def __init__(self, arch: Architecture, params: Params, spec: QuantSpec):
+        spec.validate(arch)
+        self.arch, self.spec = arch, spec
+        self.in_fmt = input_formats(arch, spec)
+        self.layers: dict[str, dict] = {}
+        self.saturations: dict[str, int] = defaultdict(int)
+        self.weight_saturations: dict[str, int] = {}
+        for conv in arch.convs():
+            f: ConvFormats = spec.layers[conv.name]
+            w, b = (np.asarray(a, np.float64) for a in params[conv.name])
+            w_codes = f.weight.quantize(w)
+            b_codes = f.bias.quantize(b)
+            self.weight_saturations[conv.name] = count_out_of_range(f.weight, w)
+            # Work at the accumulator's fractional bits (>= the products', validated): exact integers.
+            acc_frac = f.accum.frac
+            w_acc = w_codes << (acc_frac - self.in_fmt[conv.name].frac - f.weight.frac)
+            b_acc = b_codes << (acc_frac - f.bias.frac)
+            bound = accumulator_bound(w_acc, b_acc, self.in_fmt[conv.name])
+            if bound > f.accum.max_code:
+                need = int(np.ceil(np.log2(bound + 1))) + 1 - f.accum.frac
+                raise SpecError(f"layer {conv.name} field 'accum': {f.accum} can overflow with these weights "
+                                f"(|acc| may reach {bound} codes); it needs at least {need} integer bits")
+            dtype = A.exact_dtype(bound)
+            self.layers[conv.name] = {"conv": conv, "fmt": f, "wmat": A.weight_matrix(w_acc.astype(dtype)),
+                                      "bias": b_acc.astype(dtype), "acc_frac": acc_frac, "dtype": dtype,
+                                      "w_codes": w_codes, "b_codes": b_codes, "bound": bound}
+
+    # -- forward -------------------------------------------------------------------------------
+    def quantize_input(self, x: np.ndarray) -> np.ndarray:
+        x = np.asarray(x, np.float64)
+        self.saturations["input"] += count_out_of_range(self.spec.input, x)
+        return self.spec.input.quantize(x).astype(np.float32)
+
+    def logit_codes(self, x: np.ndarray, batch_size: int = 16, quantize_input: bool = True) -> np.ndarray:
+        """int64 codes of the logits (the avg pool's result format) for NHWC float images."""
+        return _batched(lambda xb: self._forward(xb, quantize_input), np.asarray(x), batch_size).astype(np.int64)
+
+    def logits(self, x: np.ndarray, batch_size: int = 16) -> np.ndarray:
+        gap_fmt = self.spec.layers[self._gap_name()].result
+        return gap_fmt.to_float(self.logit_codes(x, batch_size))
+
+    def _gap_name(self) -> str:
+        return next(l.name for l in self.arch.layers if isinstance(l, GlobalAvgPool))
+
+    def _forward(self, x: np.ndarray, quantize_input: bool, observer: Callable | None = None) -> np.ndarray:
+        x = self.quantize_input(x) if quantize_input else np.asarray(x, np.float32)
+
+        def conv(c: Conv, inp):
+            L = self.layers[c.name]
+            acc = A.conv2d(inp.astype(L["dtype"], copy=False), L["wmat"], L["bias"], c.kernel, c.stride, c.pad)
+            out, n_over = A.requantize(L["fmt"].result, acc, L["acc_frac"], relu=c.relu)
+            self.saturations[c.name] += n_over
+            if observer:
+                observer(c.name, "output", out)
+            return out.astype(np.float32, copy=False)
+
+        def gap(layer, inp):
+            p: PoolFormats = self.spec.layers[layer.name]
+            out, n_over = A.global_avgpool(inp, p.multiplier, p.shift, self.in_fmt[layer.name].frac, p.result)
+            self.saturations[layer.name] += n_over
+            return out
+
+        pool = lambda p, inp: A.maxpool(inp, p.kernel, p.stride)
+        return walk(self.arch, x, conv, pool, gap)
+
+    def saturation_report(self) -> dict[str, int]:
+        return {k: int(v) for k, v in self.saturations.items()}
+
+
+def accumulator_bound(w_codes: np.ndarray, b_acc: np.ndarray, x_fmt) -> int:
+    """Largest |acc| (in product codes) any input in x_fmt can produce: sum|w| * max|x| + |b|."""
+    xmax = max(abs(x_fmt.min_code), abs(x_fmt.max_code))
+    per_out = np.abs(w_codes.reshape(w_codes.shape[0], -1)).sum(axis=1) * xmax + np.abs(b_acc)
+    return int(per_out.max())
+
+
+def count_out_of_range(fmt, values: np.ndarray) -> int:
+    """How many float values lie beyond the format's range by more than half a step (they saturate/wrap)."""
+    half = fmt.lsb / 2
+    return int(np.count_nonzero((values >= fmt.max_value + half) | (values < fmt.min_value - half)))

@@ -1,0 +1,213 @@
+"""QuantSpec: every layer's fixed-point formats, the one file quant/ hands to hw/ and host/.
+
+A versioned, human-readable JSON:
+
+    {"format": "sqz-quantspec", "version": 1, "model": "squeezenet1_0",
+     "input":  "ap_fixed<9,9,AP_RND,AP_SAT>",
+     "layers": {"conv1": {"weight": "ap_fixed<8,1,AP_RND,AP_SAT>", "bias": "ap_fixed<32,12,AP_RND,AP_SAT>",
+                          "accum": "ap_fixed<32,20,AP_TRN,AP_WRAP>", "result": "ap_ufixed<8,7,AP_RND,AP_SAT>"},
+                ...,
+                "pool10": {"accum": ..., "result": ..., "reciprocal": {"multiplier": 74565, "shift": 24}}},
+     "calibration": {...}}    # where the formats came from: images, rules (free-form, informational)
+
+Conventions the emulator (quant/emulator.py) and the HLS kernels (hw/) both follow:
+- every convolution is followed by ReLU, so its `result` is the post-ReLU activation (normally ap_ufixed);
+- a Fire module's expand1x1 and expand3x3 share one result format (they are concatenated into one stream);
+- a layer's input format is the previous layer's result (max pools pass values through unchanged);
+- accumulation is exact: accum has at least the product's fractional bits and enough integer bits
+  for the layer's weights (checked against the weights in quant.emulator), so accum never rounds or wraps;
+- the global average pool sums exactly, multiplies by `multiplier`, shifts right by `shift`
+  (multiplier / 2**shift ~ 1/(H*W)), and casts to its `result`: the logits, with no softmax.
+"""
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from model.architecture import Architecture, Conv, Fire, GlobalAvgPool, get_architecture
+from quant.fixed_point import FixedFormat, FormatError
+
+SPEC_FORMAT = "sqz-quantspec"
+SPEC_VERSION = 1
+
+
+class SpecError(ValueError):
+    """A QuantSpec that cannot describe this network; the message names the file, layer and field."""
+
+
+@dataclass(frozen=True)
+class ConvFormats:
+    weight: FixedFormat
+    bias: FixedFormat
+    accum: FixedFormat
+    result: FixedFormat
+
+    def to_json(self) -> dict:
+        return {k: str(getattr(self, k)) for k in ("weight", "bias", "accum", "result")}
+
+
+@dataclass(frozen=True)
+class PoolFormats:
+    """Global average pool: exact sum in `accum`, times multiplier / 2**shift, cast to `result`."""
+    accum: FixedFormat
+    result: FixedFormat
+    multiplier: int
+    shift: int
+
+    def to_json(self) -> dict:
+        return {"accum": str(self.accum), "result": str(self.result),
+                "reciprocal": {"multiplier": self.multiplier, "shift": self.shift}}
+
+
+@dataclass
+class QuantSpec:
+    model: str
+    input: FixedFormat
+    layers: dict[str, ConvFormats | PoolFormats]
+    calibration: dict = field(default_factory=dict)
+
+    # -- derived views -------------------------------------------------------------------------
+    def input_format(self, name: str, arch: Architecture | None = None) -> FixedFormat:
+        """The format a layer reads: the result of whatever feeds it."""
+        return input_formats(arch or get_architecture(self.model), self)[name]
+
+    def weight_bits(self) -> dict[str, int]:
+        return {n: f.weight.width for n, f in self.layers.items() if isinstance(f, ConvFormats)}
+
+    def activation_bits(self) -> dict[str, int]:
+        return {n: f.result.width for n, f in self.layers.items()}
+
+    # -- JSON --------------------------------------------------------------------------------
+    def to_json(self) -> dict:
+        return {"format": SPEC_FORMAT, "version": SPEC_VERSION, "model": self.model, "input": str(self.input),
+                "layers": {n: f.to_json() for n, f in self.layers.items()}, "calibration": self.calibration}
+
+    def save(self, path: str | Path) -> None:
+        Path(path).write_text(json.dumps(self.to_json(), indent=1) + "\n")
+
+    @classmethod
+    def load(cls, path: str | Path, arch: Architecture | None = None) -> "QuantSpec":
+        path = Path(path)
+        try:
+            data = json.loads(path.read_text())
+        except OSError as e:
+            raise SpecError(f"{path}: cannot read QuantSpec ({e.strerror})") from None
+        except json.JSONDecodeError as e:
+            raise SpecError(f"{path}: not valid JSON ({e})") from None
+        return cls.from_json(data, arch, where=str(path))
+
+    @classmethod
+    def from_json(cls, data: dict, arch: Architecture | None = None, where: str = "QuantSpec") -> "QuantSpec":
+        if not isinstance(data, dict) or data.get("format") != SPEC_FORMAT:
+            raise SpecError(f"{where}: not a QuantSpec (field 'format' must be {SPEC_FORMAT!r})")
+        if data.get("version") != SPEC_VERSION:
+            raise SpecError(f"{where}: QuantSpec version {data.get('version')!r} is not supported "
+                            f"(this code reads version {SPEC_VERSION})")
+        for key in ("model", "input", "layers"):
+            if key not in data:
+                raise SpecError(f"{where}: missing field {key!r}")
+        try:
+            arch = arch or get_architecture(data["model"])
+        except ValueError as e:
+            raise SpecError(f"{where}: field 'model': {e}") from None
+
+        def fmt(text, field_name):
+            try:
+                return FixedFormat.parse(text)
+            except (FormatError, TypeError) as e:
+                raise SpecError(f"{where}: {field_name}: {e}") from None
+
+        layers: dict[str, ConvFormats | PoolFormats] = {}
+        if not isinstance(data["layers"], dict):
+            raise SpecError(f"{where}: field 'layers' must be an object of layer name -> formats")
+        for name, entry in data["layers"].items():
+            if not isinstance(entry, dict):
+                raise SpecError(f"{where}: layer {name}: must be an object of formats")
+            if "reciprocal" in entry:
+                rec = entry["reciprocal"]
+                try:
+                    mult, shift = int(rec["multiplier"]), int(rec["shift"])
+                except (KeyError, TypeError, ValueError):
+                    raise SpecError(f"{where}: layer {name}: field 'reciprocal' needs integer "
+                                    f"'multiplier' and 'shift'") from None
+                keys = ("accum", "result")
+                missing = [k for k in keys if k not in entry]
+                if missing:
+                    raise SpecError(f"{where}: layer {name}: missing field {missing[0]!r}")
+                layers[name] = PoolFormats(fmt(entry["accum"], f"layer {name} field 'accum'"),
+                                           fmt(entry["result"], f"layer {name} field 'result'"), mult, shift)
+            else:
+                keys = ("weight", "bias", "accum", "result")
+                missing = [k for k in keys if k not in entry]
+                if missing:
+                    raise SpecError(f"{where}: layer {name}: missing field {missing[0]!r}")
+                layers[name] = ConvFormats(*(fmt(entry[k], f"layer {name} field {k!r}") for k in keys))
+        spec = cls(data["model"], fmt(data["input"], "field 'input'"), layers, data.get("calibration", {}))
+        spec.validate(arch, where)
+        return spec
+
+    # -- validation ----------------------------------------------------------------------------
+    def validate(self, arch: Architecture | None = None, where: str = "QuantSpec") -> None:
+        """Names, kinds and format rules; the weight-dependent accumulator range is checked by the emulator."""
+        arch = arch or get_architecture(self.model)
+        expected = {c.name: ConvFormats for c in arch.convs()}
+        expected.update({l.name: PoolFormats for l in arch.layers if isinstance(l, GlobalAvgPool)})
+        missing = [n for n in expected if n not in self.layers]
+        if missing:
+            raise SpecError(f"{where}: layer {missing[0]} of {arch.name} has no formats"
+                            + (f" (and {len(missing) - 1} more)" if len(missing) > 1 else ""))
+        unknown = [n for n in self.layers if n not in expected]
+        if unknown:
+            raise SpecError(f"{where}: layer {unknown[0]} is not a quantized layer of {arch.name} "
+                            f"(known: {', '.join(expected)})")
+        for name, kind in expected.items():
+            if not isinstance(self.layers[name], kind):
+                raise SpecError(f"{where}: layer {name}: expected "
+                                f"{'weight/bias/accum/result' if kind is ConvFormats else 'accum/result/reciprocal'} formats")
+        ins = input_formats(arch, self)
+        for name, f in self.layers.items():
+            x = ins[name]
+            if isinstance(f, ConvFormats):
+                product_frac = x.frac + f.weight.frac
+                if f.accum.frac < product_frac:
+                    raise SpecError(f"{where}: layer {name} field 'accum': {f.accum} keeps {f.accum.frac} fractional "
+                                    f"bits but products of input {x} and weight {f.weight} have {product_frac}; "
+                                    f"accumulation must be exact")
+                if f.bias.frac > f.accum.frac:
+                    raise SpecError(f"{where}: layer {name} field 'bias': {f.bias} has more fractional bits "
+                                    f"than the accumulator {f.accum}")
+                if not f.accum.signed:
+                    raise SpecError(f"{where}: layer {name} field 'accum': {f.accum} must be signed")
+            else:
+                if f.accum.frac < x.frac:
+                    raise SpecError(f"{where}: layer {name} field 'accum': {f.accum} cannot hold the sum of {x} exactly")
+                if f.multiplier <= 0 or not 0 <= f.shift <= 40:
+                    raise SpecError(f"{where}: layer {name} field 'reciprocal': multiplier must be > 0 "
+                                    f"and shift in 0..40 (got {f.multiplier}, {f.shift})")
+        for layer in arch.layers:
+            if isinstance(layer, Fire):
+                _, e1, e3 = layer.convs
+                if self.layers[e1.name].result != self.layers[e3.name].result:
+                    raise SpecError(f"{where}: layers {e1.name} and {e3.name}: field 'result' must be equal "
+                                    f"(they are concatenated into one stream): {self.layers[e1.name].result} "
+                                    f"vs {self.layers[e3.name].result}")
+
+
+def input_formats(arch: Architecture, spec: QuantSpec) -> dict[str, FixedFormat]:
+    """Format each quantized layer reads, following the graph."""
+    out: dict[str, FixedFormat] = {}
+    current = spec.input
+    for layer in arch.layers:
+        if isinstance(layer, Conv):
+            out[layer.name] = current
+            current = spec.layers[layer.name].result
+        elif isinstance(layer, Fire):
+            squeeze, e1, e3 = layer.convs
+            out[squeeze.name] = current
+            out[e1.name] = out[e3.name] = spec.layers[squeeze.name].result
+            current = spec.layers[e1.name].result
+        elif isinstance(layer, GlobalAvgPool):
+            out[layer.name] = current
+            current = spec.layers[layer.name].result
+    return out
