@@ -451,22 +451,25 @@ class ImageFolderDataset:
         e = self.entries[i]
         return self._load(e, False), e.label, self.path_of(e)
 
-    def _results(self, raw: bool) -> Iterator[Tuple[LabelEntry, object]]:
+    def _results(self, raw: bool, entries: Optional[List[LabelEntry]] = None
+                 ) -> Iterator[Tuple[LabelEntry, object]]:
         """(entry, array or BadImageError) in order; threads decode a bounded window ahead."""
+        entries = self.entries if entries is None else entries
+
         def job(e):
             try:
                 return self._load(e, raw)
             except BadImageError as err:
                 return err
 
-        if self.workers <= 1 or len(self.entries) <= 1:
-            for e in self.entries:
+        if self.workers <= 1 or len(entries) <= 1:
+            for e in entries:
                 yield e, job(e)
             return
         window = 4 * self.workers
         with ThreadPoolExecutor(self.workers) as pool:
             pending = []
-            it = iter(self.entries)
+            it = iter(entries)
             for e in it:
                 pending.append((e, pool.submit(job, e)))
                 if len(pending) >= window:
@@ -482,13 +485,14 @@ class ImageFolderDataset:
                 for _, fut in pending:
                     fut.cancel()
 
-    def batches(self, batch_size: int, raw: bool = False
+    def batches(self, batch_size: int, raw: bool = False, skip_paths: Optional[set] = None
                 ) -> Iterator[Tuple[np.ndarray, np.ndarray, List[str]]]:
         """Yield ``(images, labels, paths)``: images float32 NHWC (mean-subtracted BGR) or,
         with ``raw=True``, uint8 NHWC BGR; labels int64 (N,); paths list of str.
 
         Every batch has ``batch_size`` images except possibly the last (skipped
         images are replaced by the following ones, not left as holes).
+        ``skip_paths``: paths (as in ``paths``) not to load, e.g. already evaluated ones.
         """
         if int(batch_size) <= 0:
             raise ValueError(f"batch_size must be positive, got {batch_size}")
@@ -498,7 +502,10 @@ class ImageFolderDataset:
         dtype = np.uint8 if raw else np.float32
         buf = np.empty(shape, dtype)
         labs, paths = [], []
-        for e, res in self._results(raw):
+        entries = self.entries
+        if skip_paths:
+            entries = [e for e in entries if self.path_of(e) not in skip_paths]
+        for e, res in self._results(raw, entries):
             if isinstance(res, BadImageError):
                 if not self.skip_bad:
                     raise res

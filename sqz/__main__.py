@@ -1,0 +1,5 @@
+import sys
+
+from sqz.cli import main
+
+sys.exit(main())
