@@ -136,6 +136,14 @@ def build_parser() -> argparse.ArgumentParser:
                                          "a rerun resumes from it")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.set_defaults(func=cmd_eval)
+
+    # Later stages register their own commands (each module owns its options and JSON contract).
+    for module in ("quant.cli", "hw.cli"):
+        try:
+            __import__(module, fromlist=["add_commands"]).add_commands(sub)
+        except ModuleNotFoundError as e:
+            if e.name != module:
+                raise
     return parser
 
 
