@@ -1,0 +1,169 @@
+"""hw.estimate / hw.boards: the pre-synthesis cost model, checked against numbers worked by hand."""
+import math
+
+import pytest
+
+from hw.boards import BOARDS, get_board
+from hw.estimate import (bram18_blocks, choose_reuse, dsp_per_multiplier, estimate, uram_blocks,
+                         valid_reuse_factors)
+from model.architecture import Architecture, Conv, get_architecture
+
+
+def one_conv(name="pw", filters=32, kernel=1, size=8, channels=16):
+    return Architecture(name, size, (Conv(name, filters, kernel),), in_channels=channels)
+
+
+def test_pointwise_conv_dsp_cycles_and_weight_rom_by_hand():
+    # 1x1 conv, 8x8x16 -> 32 filters, R = 8: 16*32/8 = 64 multipliers (8x8 bit: one DSP each),
+    # 64 output pixels x 8 cycles = 512 cycles per frame, no line-buffer fill for 1x1.
+    # Weights: an 8-deep x (64 * 8 = 512)-bit ROM -> best RAMB18 shape 512x36: ceil(512/36) = 15.
+    est = estimate(one_conv(), "zcu104", 8, {"pw": 8}, include_shell=False)
+    (layer,) = est.layers
+    assert (layer.dsp, layer.ii_cycles, layer.bram18, layer.uram) == (64, 512, 15, 0)
+    assert layer.macs == 16 * 32 * 64
+    assert est.ii_cycles == 512 and est.fps == pytest.approx(300e6 / 512)
+    # the same products on a Zynq-7000 DSP48E1 still take one DSP each
+    assert estimate(one_conv(), "pynq-z2", 8, {"pw": 8}, include_shell=False).dsp == 64
+
+
+def test_cycles_halve_and_dsps_double_when_reuse_halves():
+    slow = estimate(one_conv(), "zcu104", 8, {"pw": 16}, include_shell=False)
+    fast = estimate(one_conv(), "zcu104", 8, {"pw": 8}, include_shell=False)
+    assert slow.ii_cycles == 2 * fast.ii_cycles == 1024
+    assert 2 * slow.dsp == fast.dsp == 64
+    assert fast.fps == pytest.approx(2 * slow.fps)
+
+
+def test_three_by_three_conv_pays_line_buffer_fill():
+    # 3x3 conv, 10x10 input -> 8x8 output, R = 4: 64*4 + (100 - 64) input pixels that finish no window
+    est = estimate(one_conv("c3", 8, 3, size=10, channels=4), "zcu104", 8, {"c3": 4}, include_shell=False)
+    assert est.ii_cycles == 64 * 4 + 36
+    assert est.dsp == 4 * 9 * 8 // 4
+
+
+def test_operand_widths_decide_dsps_per_product():
+    assert dsp_per_multiplier(8, True, 8, False, "DSP48E1") == 1
+    assert dsp_per_multiplier(18, True, 17, False, "DSP48E1") == 1      # 18 x (17+1) fits 25x18
+    assert dsp_per_multiplier(24, True, 24, True, "DSP48E2") == 2       # 24 > 18 on the short port
+    assert dsp_per_multiplier(32, True, 32, True, "DSP48E1") == 2 * 2
+
+
+def test_bram_and_uram_packing_by_hand():
+    assert bram18_blocks(512, 36) == 1
+    assert bram18_blocks(2048, 9) == 1
+    assert bram18_blocks(2048, 10) == 2
+    assert bram18_blocks(16384, 1) == 1
+    assert bram18_blocks(1000, 8000) == math.ceil(1000 / 1024) * math.ceil(8000 / 18)
+    assert uram_blocks(4096, 72) == 1
+    assert uram_blocks(4097, 72) == 2
+    assert uram_blocks(100, 73) == 2
+
+
+def test_weights_larger_than_block_ram_do_not_fit():
+    # 3x3x512 -> 1024 at 8 bits: 4.7 M weights = 37.7 Mbit, the PYNQ-Z2 has 280 x 18 Kb = 5 Mbit.
+    # R = n_in * n_out leaves one multiplier, so only the memory can fail.
+    big = one_conv("big", 1024, 3, size=5, channels=512)
+    n = 512 * 9 * 1024
+    est = estimate(big, "pynq-z2", 8, {"big": n}, include_shell=False)
+    assert est.dsp == 1
+    assert not est.fits and est.over_budget == ("bram18",)
+    assert est.bram18 > get_board("pynq-z2").bram18 and est.utilisation["bram18"] > 100
+    small = estimate(one_conv(), "pynq-z2", 8, {"pw": 8})
+    assert small.fits and small.over_budget == ()
+
+
+def test_uram_takes_weights_only_where_there_is_uram():
+    arch = get_architecture("squeezenet1_1")
+    reuse = choose_reuse(arch, "zcu104", 8, fps=600, input_size=224)
+    with_uram = estimate(arch, "zcu104", 8, reuse, input_size=224, uram="all")
+    without = estimate(arch, "zcu104", 8, reuse, input_size=224, uram="none")
+    assert without.uram == 0 and with_uram.uram > 0 and with_uram.bram18 < without.bram18
+    assert estimate(arch, "ultra96-v2", 8, reuse, input_size=224, uram="all").uram == 0
+
+
+def test_choose_reuse_meets_the_fps_target_it_is_given():
+    arch = get_architecture("squeezenet1_1")
+    ests = {}
+    for fps in (300, 600):
+        reuse = choose_reuse(arch, "zcu104", 8, fps=fps, input_size=224)
+        est = ests[fps] = estimate(arch, "zcu104", 8, reuse, input_size=224)
+        assert est.fps >= fps
+        assert all(l.ii_cycles <= 300e6 / fps for l in est.layers)
+    assert ests[300].dsp < ests[600].dsp            # the slower target folds more
+
+
+def test_choose_reuse_respects_max_dsp_and_default_fits_the_board():
+    arch = get_architecture("squeezenet1_1")
+    few = estimate(arch, "zcu104", 8, choose_reuse(arch, "zcu104", 8, max_dsp=250, input_size=224), input_size=224)
+    more = estimate(arch, "zcu104", 8, choose_reuse(arch, "zcu104", 8, max_dsp=600, input_size=224), input_size=224)
+    assert few.dsp <= 250 and more.dsp <= 600 and more.fps > few.fps
+    default = estimate(arch, "zcu104", 8, input_size=224)
+    assert default.fits and all(u <= 100 for u in default.utilisation.values())
+
+
+def test_valid_reuse_factors_follow_hls4ml():
+    fpga = pytest.importorskip("hls4ml.backends.fpga.fpga_backend")
+    for n_in, n_out in [(27, 64), (64, 16), (16, 64), (144, 64), (147, 96), (512, 1000)]:
+        theirs = [r for r in range(1, n_in * n_out + 1)
+                  if fpga.FPGABackend._validate_reuse_factor(None, n_in, n_out, r)]
+        assert valid_reuse_factors(n_in, n_out) == theirs
+
+
+def test_invalid_reuse_factor_is_refused():
+    with pytest.raises(ValueError, match="not valid"):
+        estimate(one_conv(), "zcu104", 8, {"pw": 7})
+    with pytest.raises(ValueError, match="unknown layer"):
+        estimate(one_conv(), "zcu104", 8, {"pw": 8, "nope": 2})
+
+
+def test_all_four_boards_load_with_their_parts():
+    parts = {name: get_board(name).part for name in ("pynq-z2", "ultra96-v2", "kv260", "zcu104")}
+    assert parts == {"pynq-z2": "xc7z020clg400-1", "ultra96-v2": "xczu3eg-sbva484-1-i",
+                     "kv260": "xck26-sfvc784-2LV-c", "zcu104": "xczu7ev-ffvc1156-2-e"}
+    for b in BOARDS.values():
+        assert b.bram18 % 2 == 0 and b.dsp > 0 and b.lut > 0 and b.clock_mhz > 0
+    assert (get_board("zcu104").dsp, get_board("zcu104").uram, get_board("pynq-z2").bram18) == (1728, 96, 280)
+    with pytest.raises(ValueError, match="pynq-z2, ultra96-v2, kv260, zcu104"):
+        get_board("zcu102")
+
+
+def test_squeezenet_1_1_at_224_has_the_known_pooled_sizes():
+    arch = get_architecture("squeezenet1_1")
+    out = {layer.name: o for layer, _, o in arch.shapes(224)}
+    assert (out["conv1"], out["pool1"], out["pool3"], out["pool5"]) == \
+        ((111, 111, 64), (55, 55, 64), (27, 27, 128), (13, 13, 256))
+    assert out["conv10"] == (13, 13, 1000) and out["pool10"] == (1, 1, 1000)
+    layers = {l.name: l for l in estimate(arch, "zcu104", 8, choose_reuse(arch, "zcu104", 8, fps=100,
+                                                                            input_size=224), input_size=224).layers}
+    assert layers["pool5"].out_shape == (13, 13, 256) and layers["pool10"].out_shape == (1, 1, 1000)
+
+
+def test_json_has_the_cli_contract_and_says_estimate():
+    est = estimate(one_conv(), "kv260", 8, {"pw": 8})
+    data = est.to_json()
+    assert set(data) == {"board", "estimate", "fits", "layers"}
+    assert set(data["estimate"]) == {"dsp", "bram18", "uram", "lut", "ii_cycles", "clock_mhz", "fps"}
+    assert data["board"] == "kv260" and est.source == "estimate"
+    assert [l["name"] for l in data["layers"]] == ["shell", "pw"]
+    assert "ESTIMATE" in est.table()
+
+
+def test_quantspec_widths_drive_the_estimate():
+    from quant.fixed_point import FixedFormat
+    from quant.spec import ConvFormats, PoolFormats, QuantSpec
+
+    arch = get_architecture("squeezenet1_1")
+
+    def spec(weight_bits):
+        layers = {c.name: ConvFormats(FixedFormat(weight_bits, 1), FixedFormat(16, 8), FixedFormat(40, 20),
+                                      FixedFormat(8, 6, signed=False)) for c in arch.convs()}
+        layers["pool10"] = PoolFormats(FixedFormat(24, 16), FixedFormat(16, 8), 74565, 24)
+        s = QuantSpec("squeezenet1_1", FixedFormat(9, 9), layers)
+        s.validate(arch)
+        return s
+
+    reuse = choose_reuse(arch, "zcu104", 8, fps=300, input_size=224)
+    narrow = estimate(arch, "zcu104", spec(8), reuse, input_size=224, uram="none")
+    wide = estimate(arch, "zcu104", spec(16), reuse, input_size=224, uram="none")
+    assert wide.bram18 > narrow.bram18 and wide.dsp == narrow.dsp   # 16 x 8 bits still fit one DSP
+    assert narrow.ii_cycles == wide.ii_cycles
