@@ -1,0 +1,133 @@
+"""C simulation of a generated project, bit for bit against quant/'s emulator.
+
+    sim = project.simulator()            # hw.project.Project
+    codes = sim.logit_codes(images)      # int64 codes of the logit format, (N, classes)
+
+Images go through hls4ml's own bridge (`myproject_double`: the float -> input_t cast of the input
+format, the network, result_t -> double), exactly what hls4ml's `predict` calls, or, with
+`axi_logit_codes`, through the AXI4-Stream top the FPGA will run (codes packed by hw/axi.py).
+The library runs in child processes (hw/csim_worker.py), one per CPU core by default: a crash in C++
+becomes a CSimError here instead of killing the caller, and images are simulated in parallel.
+Inputs are checked (shape, finite values) before any C++ runs.
+"""
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+from quant.fixed_point import FixedFormat
+
+WORKER = Path(__file__).resolve().parent / "csim_worker.py"
+
+
+class CSimError(RuntimeError):
+    """The C simulation failed (crashed, returned malformed output); the caller is unharmed."""
+
+
+class CSimulator:
+    def __init__(self, project, workers: int | None = None, timeout: float | None = None):
+        self.project = project
+        m = project.manifest
+        self.input_shape = tuple(m["input"]["shape"])
+        self.n_out = int(m["output"]["n"])
+        self.input_format = FixedFormat.parse(m["input"]["format"])
+        self.logit_format = FixedFormat.parse(m["output"]["format"])
+        from hw.axi import AxiPacking
+        a = m["axi"]
+        self.packing = AxiPacking(a["height"], a["width"], a["channels"], a["in_bits"], a["in_lane"], a["n_out"],
+                                  a["out_bits"], a["out_signed"], a["out_lane"])
+        self.workers = max(1, workers or os.cpu_count() or 1)
+        self.timeout = timeout
+        self.seconds_per_image: np.ndarray = np.zeros(0)
+
+    # -- public ----------------------------------------------------------------------------------
+    def predict(self, x: np.ndarray) -> np.ndarray:
+        """Logits as float64 (N, classes), from float NHWC images (one image: HWC)."""
+        x = self._check_images(x)
+        return self._run("double", x.astype(np.float64), self.n_out)
+
+    def logit_codes(self, x: np.ndarray) -> np.ndarray:
+        """Integer codes of the logits: predict() * 2**frac, which must be integers (checked)."""
+        y = self.predict(x)
+        scaled = np.ldexp(y, self.logit_format.frac)
+        codes = np.rint(scaled)
+        if not np.array_equal(codes, scaled):
+            raise CSimError("C simulation returned logits that are not codes of " + str(self.logit_format))
+        return codes.astype(np.int64)
+
+    def axi_logit_codes(self, x: np.ndarray) -> np.ndarray:
+        """The same through the AXI4-Stream top: input codes packed into beats, beats unpacked (TLAST checked)."""
+        x = self._check_images(x)
+        codes = self.input_format.quantize(np.asarray(x, np.float64))
+        words = self.packing.pack_input(codes).reshape(len(x), -1)
+        beats = self.packing.out_beats
+        out = self._run("axi", words, beats)
+        n = out[:, -1]
+        if np.any(n != beats):
+            raise CSimError(f"AXI top wrote {sorted(set(n.tolist()))} beats per frame, expected {beats} "
+                            f"(-1: it left input beats unread)")
+        last = out[:, beats:2 * beats]
+        want = np.zeros(beats, np.int64)
+        want[-1] = 1
+        if np.any(last != want):
+            raise CSimError("AXI top: TLAST is not set on exactly the last output beat")
+        return self.packing.unpack_output(out[:, :beats].view(np.uint64))
+
+    # -- internals ---------------------------------------------------------------------------------
+    def _check_images(self, x) -> np.ndarray:
+        x = np.asarray(x)
+        if x.ndim == 3:
+            x = x[None]
+        if x.ndim != 4 or tuple(x.shape[1:]) != self.input_shape:
+            raise ValueError(f"images of shape {tuple(x.shape)}; this project takes (N, "
+                             f"{', '.join(map(str, self.input_shape))}) NHWC")
+        if not np.issubdtype(x.dtype, np.floating) and not np.issubdtype(x.dtype, np.integer):
+            raise ValueError(f"images must be numbers, got dtype {x.dtype}")
+        if not np.all(np.isfinite(x)):
+            raise ValueError("images contain NaN or infinite values")
+        return x
+
+    def _run(self, mode: str, x: np.ndarray, n_out: int) -> np.ndarray:
+        if len(x) == 0:
+            return np.zeros((0, n_out if mode == "double" else 2 * n_out + 1))
+        library = str(self.project.library.resolve())
+        chunks = [c for c in np.array_split(np.arange(len(x)), min(self.workers, len(x))) if len(c)]
+        with tempfile.TemporaryDirectory(prefix="sqz-csim-") as tmp:
+            procs = []
+            for k, idx in enumerate(chunks):
+                src, dst = Path(tmp, f"in{k}.npy"), Path(tmp, f"out{k}.npy")
+                np.save(src, np.ascontiguousarray(x[idx]))
+                err = open(Path(tmp, f"err{k}.txt"), "w+")
+                p = subprocess.Popen([sys.executable, str(WORKER), mode, library, str(src), str(dst), str(n_out)],
+                                     stdout=subprocess.DEVNULL, stderr=err)
+                procs.append((p, dst, err))
+            t_end = None if self.timeout is None else time.monotonic() + self.timeout
+            outs, times, failure = [], [], None
+            for p, dst, err in procs:
+                try:
+                    p.wait(None if t_end is None else max(0.0, t_end - time.monotonic()))
+                except subprocess.TimeoutExpired:
+                    p.kill()
+                    p.wait()
+                    failure = failure or f"timed out after {self.timeout} s"
+                err.seek(0)
+                tail = "\n".join(err.read().splitlines()[-15:])
+                err.close()
+                if p.returncode != 0 and failure is None:
+                    how = (f"was killed by signal {signal.Signals(-p.returncode).name}" if p.returncode < 0
+                           else f"exited with status {p.returncode}")
+                    failure = f"the C simulation process {how}" + (f":\n{tail}" if tail else "")
+                if failure is None:
+                    outs.append(np.load(dst))
+                    times.append(np.load(str(dst) + ".times.npy"))
+            if failure:
+                raise CSimError(f"{self.project.path}: {failure}")
+        self.seconds_per_image = np.concatenate(times)
+        return np.concatenate(outs)

@@ -1,0 +1,59 @@
+"""Child process of hw.csim: load the C-simulation library and run images through it.
+
+Run as a script (`python hw/csim_worker.py MODE LIB IN.npy OUT.npy N_OUT`), importing nothing but numpy and
+ctypes, so that whatever the C++ does -- abort, segfault, exit -- only this process dies and the caller
+gets an error it can report. MODE 'double': hls4ml's bridge myproject_double (floats in, floats out);
+'axi': sqz_axi_run (64-bit AXI words in, words and TLAST flags out). Writes OUT.npy and OUT.times.npy
+(seconds per image).
+"""
+import ctypes
+import sys
+import time
+
+import numpy as np
+from numpy.ctypeslib import ndpointer
+
+
+def main(argv):
+    mode, lib_path, in_path, out_path, n_out = argv[1], argv[2], argv[3], argv[4], int(argv[5])
+    lib = ctypes.CDLL(lib_path)
+    x = np.load(in_path)
+    times = np.zeros(len(x))
+    if mode == "double":
+        fn = lib.myproject_double
+        fn.restype = None
+        fn.argtypes = [ndpointer(np.float64, flags="C_CONTIGUOUS")] * 2
+        y = np.zeros((len(x), n_out), np.float64)
+        for i in range(len(x)):
+            xi = np.ascontiguousarray(x[i].ravel(), np.float64)
+            yi = np.zeros(n_out, np.float64)
+            t0 = time.perf_counter()
+            fn(xi, yi)
+            times[i] = time.perf_counter() - t0
+            y[i] = yi
+    elif mode == "axi":
+        fn = lib.sqz_axi_run
+        fn.restype = ctypes.c_int
+        fn.argtypes = [ndpointer(np.uint64, flags="C_CONTIGUOUS"), ctypes.c_int,
+                       ndpointer(np.uint64, flags="C_CONTIGUOUS"), ndpointer(np.uint8, flags="C_CONTIGUOUS"),
+                       ctypes.c_int]
+        # one row per image: n_out beats of data, then n_out TLAST flags, then the beat count
+        y = np.zeros((len(x), 2 * n_out + 1), np.int64)
+        for i in range(len(x)):
+            words = np.ascontiguousarray(x[i], np.uint64)
+            out = np.zeros(n_out + 1, np.uint64)   # room for one beat too many: detects a long frame
+            last = np.zeros(n_out + 1, np.uint8)
+            t0 = time.perf_counter()
+            n = fn(words, len(words), out, last, n_out + 1)
+            times[i] = time.perf_counter() - t0
+            y[i, :n_out] = out[:n_out].view(np.int64)
+            y[i, n_out:2 * n_out] = last[:n_out]
+            y[i, -1] = n
+    else:
+        raise SystemExit(f"unknown mode {mode}")
+    np.save(out_path, y)
+    np.save(out_path + ".times.npy", times)
+
+
+if __name__ == "__main__":
+    main(sys.argv)

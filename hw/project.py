@@ -1,0 +1,352 @@
+"""The generated HLS project on disk: write it, build its C simulation, and cache both by content.
+
+    project = build_project(design, out_dir)       # writes (or reuses) out_dir, builds the .so
+    sim = project.simulator()                      # hw.csim.CSimulator, runs in child processes
+
+Layout of a project folder (everything relative: the folder can be moved or copied):
+    sqz_manifest.json         what it is: content key, formats, shapes, AXI packing, board (read by hosts)
+    firmware/                 hls4ml's project: myproject.cpp, parameters.h, defines.h, weights/, nnet_utils/
+                              (with sqz's kernels), plus sqz_top.cpp/.h: the AXI4-Stream top for Vitis HLS
+    firmware/weights/sqz_codes.h  every weight array as integer codes, for C simulation (see below)
+    firmware/libsqz_csim.so   the one C-simulation library (hls4ml's bridge + the AXI harness)
+    myproject_bridge.cpp      hls4ml's float/double bridge; sqz_csim.cpp: extern "C" AXI harness
+    build_csim.sh             g++ build of the library (what `compile()` would run, minus hls4ml's stamps)
+    sqz_hls.tcl, sqz_vivado.tcl, BUILD.md   Vitis HLS synthesis and Vivado block design (hw/scripts.py)
+
+Weights: hls4ml writes each weight array as a header with an ap_fixed initializer (used by synthesis)
+and, for C simulation, a .txt file that the library opens at its first call through an absolute path
+baked in at compile time. Here the .txt files are replaced by integer codes compiled into the library
+(`sqz::load_codes`): no file is opened at run time (a moved project still runs, and a missing file can
+no longer exit() the caller), the codes are exact, and plain integer arrays compile in about a second
+where ap_fixed initializers of conv10's 512,000 weights take many minutes of g++.
+
+Cache: the folder's manifest records `Design.key()` -- a hash of the weights, the spec, the reuse
+factors, the board, the generator sources and hls4ml's version. `build_project` returns an existing
+folder with the same key untouched (no conversion, no compile); anything else is regenerated in a
+staging folder and swapped in whole, so an interrupted build never looks finished.
+"""
+from __future__ import annotations
+
+import io
+import json
+import os
+import re
+import shutil
+import subprocess
+import time
+from pathlib import Path
+
+import numpy as np
+
+from hw.axi import AxiPacking
+from hw.convert import PROJECT_NAME, Design, to_hls4ml
+
+MANIFEST = "sqz_manifest.json"
+MANIFEST_FORMAT = "sqz-hls-project"
+LIBRARY = "firmware/libsqz_csim.so"
+BUILD_SCRIPT = "build_csim.sh"
+TOP = "sqz_top"
+
+
+class ProjectError(ValueError):
+    """A folder that is not (or no longer) a usable sqz HLS project."""
+
+
+class BuildError(RuntimeError):
+    """g++ failed on the generated project; the message holds the end of its output."""
+
+
+class Project:
+    def __init__(self, path: str | Path):
+        self.path = Path(path)
+        manifest = self.path / MANIFEST
+        try:
+            self.manifest = json.loads(manifest.read_text())
+        except (OSError, json.JSONDecodeError) as e:
+            raise ProjectError(f"{self.path}: not an sqz HLS project (cannot read {MANIFEST}: {e})") from None
+        if self.manifest.get("format") != MANIFEST_FORMAT:
+            raise ProjectError(f"{manifest}: not an sqz HLS project manifest")
+        self.cache_hit = False
+        self.times: dict[str, float] = {}
+
+    @property
+    def key(self) -> str:
+        return self.manifest["key"]
+
+    @property
+    def library(self) -> Path:
+        return self.path / LIBRARY
+
+    @property
+    def built(self) -> bool:
+        return self.library.exists()
+
+    def build(self) -> float:
+        """Compile the C-simulation library (g++); returns seconds. Raises BuildError."""
+        t0 = time.perf_counter()
+        run = subprocess.run(["sh", BUILD_SCRIPT], cwd=self.path, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                             text=True)
+        if run.returncode != 0 or not self.library.exists():
+            tail = "\n".join(run.stdout.splitlines()[-40:])
+            raise BuildError(f"{self.path}: building the C simulation failed (exit {run.returncode}):\n{tail}")
+        self.times["compile_s"] = time.perf_counter() - t0
+        return self.times["compile_s"]
+
+    def simulator(self, workers: int | None = None):
+        from hw.csim import CSimulator
+
+        if not self.built:
+            self.build()
+        return CSimulator(self, workers=workers)
+
+
+def project_dir_for(design: Design, cache_root: str | Path) -> Path:
+    """The cache folder of a design: <cache_root>/<model>-<first 16 hex digits of its key>."""
+    return Path(cache_root) / f"{design.arch.name}-{design.key()[:16]}"
+
+
+def build_project(design: Design, out_dir: str | Path, compile: bool = True) -> Project:
+    """Write (or reuse) the project for `design` in out_dir; compile its C simulation if asked."""
+    out = Path(out_dir)
+    key = design.key()
+    if (out / MANIFEST).exists():
+        try:
+            existing = Project(out)
+        except ProjectError:
+            existing = None
+        if existing is not None and existing.key == key:
+            existing.cache_hit = True
+            if compile and not existing.built:
+                existing.build()
+            return existing
+        if existing is None:
+            raise ProjectError(f"{out}: exists and is not an sqz HLS project; refusing to overwrite it")
+    elif out.exists() and any(out.iterdir()):
+        raise ProjectError(f"{out}: exists, is not empty and is not an sqz HLS project; refusing to overwrite it")
+
+    out.parent.mkdir(parents=True, exist_ok=True)
+    staging = out.parent / f".{out.name}.partial-{os.getpid()}"
+    shutil.rmtree(staging, ignore_errors=True)
+    times = {}
+    try:
+        log = io.StringIO()
+        t0 = time.perf_counter()
+        model = to_hls4ml(design, staging, log=log)
+        times["convert_s"] = time.perf_counter() - t0
+        t0 = time.perf_counter()
+        from contextlib import redirect_stdout
+        with redirect_stdout(log):
+            model.write()
+        finish_project(staging, model, design, key)
+        times["write_s"] = time.perf_counter() - t0
+        project = Project(staging)
+        if compile:
+            project.build()
+        if out.exists():
+            trash = out.parent / f".{out.name}.old-{os.getpid()}"
+            out.rename(trash)
+            shutil.rmtree(trash, ignore_errors=True)
+        staging.rename(out)
+        times.update(project.times)
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
+    project = Project(out)
+    project.times = times
+    return project
+
+
+# -- what sqz adds to hls4ml's project ---------------------------------------------------------------
+
+def finish_project(path: Path, model, design: Design, key: str) -> None:
+    from hw import scripts
+
+    embed_weight_codes(path, model)
+    packing = axi_packing(design)
+    write_axi_top(path, model, packing)
+    (path / BUILD_SCRIPT).write_text(BUILD_SCRIPT_TEXT)
+    scripts.write_scripts(path, design)
+    write_manifest(path, design, key, packing, model)
+
+
+def _code_ctype(fmt_width: int, signed: bool) -> str:
+    bits = fmt_width + (0 if signed else 1)
+    return next(f"int{b}_t" for b in (8, 16, 32, 64) if bits <= b)
+
+
+LOAD_RE = re.compile(r'nnet::load_weights_from_txt<(?P<type>[^,]+), (?P<n>\d+)>\((?P<var>\w+), "\w+\.txt"\);')
+
+
+def embed_weight_codes(path: Path, model) -> None:
+    """weights/*.txt -> integer codes in weights/sqz_codes.h, loaded with sqz::load_codes (see module doc)."""
+    from hls4ml.model.types import WeightVariable
+
+    lines = ["// Integer codes of every weight array (value = code * 2**-frac of the array's type), written",
+             "// by sqz hw/project.py. C simulation fills the arrays from these; synthesis uses weights/*.h.",
+             "#ifndef SQZ_CODES_H_", "#define SQZ_CODES_H_", "", "#include <stdint.h>", "",
+             "#ifndef __SYNTHESIS__"]
+    names = set()
+    for var in model.get_weight_variables():
+        if type(var).__name__ not in ("WeightVariable", "StaticWeightVariable") and not isinstance(var, WeightVariable):
+            raise RuntimeError(f"internal: weight {var.name} is a {type(var).__name__}; only plain weights are supported")
+        p = var.type.precision
+        frac = int(p.width) - int(p.integer)
+        scaled = np.ldexp(np.asarray(var.data, np.float64), frac)
+        codes = np.rint(scaled)
+        lo = -(1 << (p.width - 1)) if p.signed else 0
+        hi = (1 << (p.width - 1)) - 1 if p.signed else (1 << p.width) - 1
+        if not np.array_equal(codes, scaled) or codes.min(initial=0) < lo or codes.max(initial=0) > hi:
+            raise RuntimeError(f"internal: weights {var.name} are not codes of {p} (not quantized before writing)")
+        body = ",".join(map(str, codes.astype(np.int64).ravel().tolist()))
+        lines.append(f"static const {_code_ctype(int(p.width), bool(p.signed))} {var.name}_codes[{codes.size}] = {{{body}}};")
+        names.add(var.name)
+    lines += ["#endif", "", "#endif", ""]
+    (path / "firmware" / "weights" / "sqz_codes.h").write_text("\n".join(lines))
+
+    cpp = path / "firmware" / f"{PROJECT_NAME}.cpp"
+    text = cpp.read_text()
+    replaced = set()
+
+    def sub(m):
+        replaced.add(m["var"])
+        return f"sqz::load_codes<{m['type']}, {m['n']}>({m['var']}, {m['var']}_codes);"
+
+    text = LOAD_RE.sub(sub, text)
+    if replaced != names or "_from_txt" in text:
+        raise RuntimeError(f"internal: could not redirect every weight load in {cpp.name} "
+                           f"(codes for {sorted(names - replaced)}, loads left: {'_from_txt' in text})")
+    text = text.replace('#include "parameters.h"\n',
+                        '#include "parameters.h"\n#include "nnet_utils/sqz_common.h"\n#include "weights/sqz_codes.h"\n', 1)
+    cpp.write_text(text)
+    for txt in (path / "firmware" / "weights").glob("*.txt"):
+        txt.unlink()
+
+
+def axi_packing(design: Design) -> AxiPacking:
+    s = design.input_size
+    gap_in = design.arch.shapes(s)[-1][1]
+    return AxiPacking.for_formats(s, s, design.arch.in_channels, design.spec.input, gap_in[2], design.logit_format)
+
+
+def _io_names(model) -> tuple[str, str]:
+    (inp,), (out,) = model.get_input_variables(), model.get_output_variables()
+    return inp.type.name, out.type.name
+
+
+def write_axi_top(path: Path, model, packing: AxiPacking) -> None:
+    in_t, out_t = _io_names(model)
+    (path / "firmware" / f"{TOP}.h").write_text(f"""// AXI4-Stream top for an AXI DMA (generated by sqz hw/project.py). Packing: nnet_utils/sqz_axi.h.
+#ifndef SQZ_TOP_H_
+#define SQZ_TOP_H_
+
+#include "{PROJECT_NAME}.h"
+#include "nnet_utils/sqz_axi.h"
+
+static const unsigned SQZ_IN_PIXELS = {packing.in_beats};  // {packing.height} x {packing.width} pixels, one beat each
+static const unsigned SQZ_IN_LANE = {packing.in_lane};     // bits per input channel lane
+static const unsigned SQZ_OUT_LANE = {packing.out_lane};    // bits per logit lane
+static const bool SQZ_OUT_SIGNED = {str(packing.out_signed).lower()};
+static const unsigned SQZ_OUT_BEATS = {packing.out_beats};  // {packing.n_out} logits
+
+void {TOP}(hls::stream<sqz::axi_word> &pixels, hls::stream<sqz::axi_word> &logits);
+
+#endif
+""")
+    (path / "firmware" / f"{TOP}.cpp").write_text(f"""// AXI4-Stream top (generated by sqz hw/project.py): codes in, codes out, TLAST on the last output beat.
+#include "{TOP}.h"
+
+void {TOP}(hls::stream<sqz::axi_word> &pixels, hls::stream<sqz::axi_word> &logits) {{
+    #pragma HLS INTERFACE axis port=pixels
+    #pragma HLS INTERFACE axis port=logits
+    #pragma HLS INTERFACE ap_ctrl_none port=return
+    #pragma HLS DATAFLOW
+    hls::stream<{in_t}> x("sqz_pixels");
+    hls::stream<{out_t}> y("sqz_logits");
+    #pragma HLS STREAM variable=x depth=2
+    #pragma HLS STREAM variable=y depth=1
+    sqz::axi_read_input<{in_t}, SQZ_IN_PIXELS, SQZ_IN_LANE>(pixels, x);
+    {PROJECT_NAME}(x, y);
+    sqz::axi_write_output<{out_t}, SQZ_OUT_LANE, SQZ_OUT_SIGNED>(y, logits);
+}}
+""")
+    (path / "sqz_csim.cpp").write_text(f"""// C-simulation harness of the AXI top (generated by sqz hw/project.py); part of libsqz_csim.so.
+#include "firmware/{TOP}.cpp"
+
+extern "C" {{
+
+// One frame through {TOP}: n_in 64-bit input beats in, up to max_out output beats out (data and TLAST).
+// Returns the number of output beats, or -1 if the top left input beats unread.
+int sqz_axi_run(const unsigned long long *in_words, int n_in, unsigned long long *out_words,
+                unsigned char *out_last, int max_out) {{
+    hls::stream<sqz::axi_word> pixels("axi_pixels"), logits("axi_logits");
+    for (int i = 0; i < n_in; i++) {{
+        sqz::axi_word w;
+        w.data = in_words[i];
+        w.keep = -1;
+        w.strb = -1;
+        w.last = (i == n_in - 1) ? 1 : 0;
+        pixels.write(w);
+    }}
+    {TOP}(pixels, logits);
+    int n = 0;
+    while (!logits.empty() && n < max_out) {{
+        sqz::axi_word w = logits.read();
+        out_words[n] = w.data.to_uint64();
+        out_last[n] = (unsigned char)w.last.to_uint();
+        n++;
+    }}
+    if (!pixels.empty())
+        return -1;
+    return n;
+}}
+}}
+""")
+
+
+BUILD_SCRIPT_TEXT = """#!/bin/sh
+# Builds firmware/libsqz_csim.so, the C simulation of this project (hls4ml's bridge + sqz's AXI harness).
+# Generated by sqz hw/project.py. Paths are relative: the project folder can be moved.
+set -e
+cd "$(dirname "$0")"
+CXX="${CXX:-g++}"
+FLAGS="${SQZ_CXXFLAGS:--O2} -std=c++14 -fPIC -fno-gnu-unique -Ifirmware/ap_types"
+rm -rf build && mkdir build
+$CXX $FLAGS -c firmware/myproject.cpp -o build/myproject.o & a=$!
+$CXX $FLAGS -c myproject_bridge.cpp -o build/myproject_bridge.o & b=$!
+$CXX $FLAGS -c sqz_csim.cpp -o build/sqz_csim.o & c=$!
+status=0
+wait $a || status=1
+wait $b || status=1
+wait $c || status=1
+[ $status -eq 0 ] || exit 1
+$CXX -shared build/myproject.o build/myproject_bridge.o build/sqz_csim.o -o firmware/libsqz_csim.so.tmp
+mv firmware/libsqz_csim.so.tmp firmware/libsqz_csim.so
+rm -rf build
+"""
+
+
+def write_manifest(path: Path, design: Design, key: str, packing: AxiPacking, model) -> None:
+    from importlib import metadata
+
+    in_t, out_t = _io_names(model)
+    logit = design.logit_format
+    (inp,), (out,) = model.get_input_variables(), model.get_output_variables()
+    manifest = {
+        "format": MANIFEST_FORMAT, "version": 1, "key": key,
+        "model": design.arch.name, "weights": design.weights_note,
+        "board": design.board.name, "part": design.board.part, "clock_mhz": design.clock_mhz,
+        "top": TOP, "hls4ml_top": PROJECT_NAME, "hls4ml": metadata.version("hls4ml"), "backend": "Vitis",
+        "io_type": "io_stream", "fused_fire": design.fuse_fire,
+        "input": {"shape": [design.input_size, design.input_size, design.arch.in_channels],
+                  "format": str(design.spec.input), "frac": design.spec.input.frac, "cpp_type": in_t,
+                  "layout": "HWC, row-major", "bridge_name": inp.name},
+        "output": {"n": int(np.prod(out.shape)), "format": str(logit), "frac": logit.frac, "cpp_type": out_t,
+                   "meaning": "logits (no softmax)"},
+        "axi": packing.to_json(),
+        "csim": {"library": LIBRARY, "build": BUILD_SCRIPT, "double": f"{PROJECT_NAME}_double",
+                 "float": f"{PROJECT_NAME}_float", "axi": "sqz_axi_run"},
+        "reuse": design.reuse,
+        "layers": [p.to_json() for p in design.layers],
+        "spec": design.spec.to_json(),
+    }
+    (path / MANIFEST).write_text(json.dumps(manifest, indent=1) + "\n")
