@@ -671,3 +671,48 @@ def check_types(model, design: Design) -> None:
             bad.append(f"{what}: {got_fmt} (expected {expected})")
     if bad:
         raise RuntimeError("internal: the hls4ml graph does not carry the spec's formats: " + "; ".join(bad))
+
+
+# -- uniform formats (estimates without a calibrated spec) --------------------------------------------
+
+def uniform_spec(arch: Architecture, bits: int, input_size: int | None = None) -> QuantSpec:
+    """Uniform `bits`-bit formats with no calibration -- enough to generate and estimate a design.
+
+    input ap_fixed<B,9> (Caffe pixels), weights ap_fixed<B,1>, activations ap_ufixed<B,8>, logits
+    ap_ufixed<B,8>; biases and accumulators get the products' fractional bits and the integer bits that
+    any weights of the weight format can reach, so accumulation is exact whatever the weights.
+    """
+    from quant.arithmetic import reciprocal
+
+    if not 2 <= bits <= 16:
+        raise UnsupportedModelError(f"--bits must be in 2..16 for uniform formats, got {bits}")
+    rnd = ("AP_RND", "AP_SAT")
+    x = FixedFormat(bits, 9, True, *rnd)
+    spec_input, weight, act = x, FixedFormat(bits, 1, True, *rnd), FixedFormat(bits, 8, False, *rnd)
+    shapes = arch.conv_shapes(input_size)
+    layers: dict = {}
+    fmt_in = {}
+    for layer in arch.layers:
+        convs = (layer,) if isinstance(layer, Conv) else layer.convs if isinstance(layer, Fire) else ()
+        for k, conv in enumerate(convs):
+            src = act if isinstance(layer, Fire) and k > 0 else x
+            fmt_in[conv.name] = src
+        if convs:
+            x = act
+    for conv in arch.convs():
+        src = fmt_in[conv.name]
+        frac = src.frac + weight.frac
+        bias = FixedFormat(max(8 + frac, 2), 8, True, *rnd)
+        o, i, kh, kw = shapes[conv.name]["weight"]
+        bound = i * kh * kw * max(abs(src.min_code), src.max_code) * abs(weight.min_code) + bias.max_code
+        acc_w = bound.bit_length() + 1
+        layers[conv.name] = ConvFormats(weight, bias, FixedFormat(acc_w, acc_w - frac, True, "AP_TRN", "AP_WRAP"), act)
+    gap = _gap(arch)
+    h, w, _ = shapes[arch.convs()[-1].name]["out"]
+    mult, shift = reciprocal(h * w)
+    sum_w = act.width + int(h * w - 1).bit_length() + 1
+    layers[gap.name] = PoolFormats(FixedFormat(sum_w, sum_w - act.frac, True, "AP_TRN", "AP_WRAP"),
+                                   FixedFormat(bits, 8, False, *rnd), mult, shift)
+    spec = QuantSpec(arch.name, spec_input, layers, {"uniform_bits": bits, "note": "no calibration: for estimates"})
+    spec.validate(arch)
+    return spec

@@ -1,0 +1,152 @@
+"""C simulation of the full SqueezeNet v1.0 HLS design against the bit-exact emulator.
+
+    .venv/bin/python benchmarks/csim_squeezenet.py [--n 20] [--out runs/csim_squeezenet]
+
+SqueezeNet v1.0 with the Deep Compression weights; an 8-bit QuantSpec calibrated on the first 300
+lines of ../shared/data/imagenet_val1300/labels.txt (make_spec(cal, 8, 8)); reuse factors from
+hw.estimate.choose_reuse for the zcu104 (what `sqz hls` would generate); C simulation (g++, hls4ml's
+bridge, one child process per core) of the images from line 300 on. For every image every logit code is
+compared with FixedPointEmulator.logit_codes. Results are appended to OUT/results.jsonl as images finish
+(a rerun resumes), the summary goes to OUT/summary.json, and the figures are printed.
+A full run takes minutes per image pair: start it with nohup and follow OUT/log.txt.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import sys
+import time
+from pathlib import Path
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+import numpy as np  # noqa: E402
+
+DATA = ROOT.parent / "shared" / "data" / "imagenet_val1300"
+CALIBRATION_LINES = 300
+
+
+def log(msg: str) -> None:
+    print(f"[{time.strftime('%H:%M:%S')}] {msg}", flush=True)
+
+
+def calibrated_spec(arch, params, data: Path, out: Path):
+    from model.imagenet import ImageFolderDataset
+    from quant.calibrate import Calibration, make_spec
+    from quant.spec import QuantSpec
+
+    path = out / "spec_w8_a8.json"
+    if path.exists():
+        log(f"spec: reusing {path}")
+        return QuantSpec.load(path, arch), None
+    t0 = time.perf_counter()
+    cal = Calibration(arch, params)
+    for x, _, _ in ImageFolderDataset(data, stop=CALIBRATION_LINES).batches(25):
+        cal.add_batch(x)
+    spec = make_spec(cal, 8, 8)
+    spec.save(path)
+    seconds = time.perf_counter() - t0
+    log(f"spec: calibrated on {cal.images} images in {seconds:.0f} s -> {path}")
+    return spec, seconds
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--n", type=int, default=20, help="images to simulate (from line 300 on)")
+    ap.add_argument("--out", default=str(ROOT / "runs" / "csim_squeezenet"))
+    ap.add_argument("--data", default=str(DATA))
+    ap.add_argument("--board", default="zcu104")
+    ap.add_argument("--workers", type=int, default=None, help="C-simulation processes (default: one per core)")
+    args = ap.parse_args(argv)
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+
+    from hw.convert import plan_design
+    from hw.estimate import choose_reuse
+    from hw.project import build_project
+    from model.architecture import get_architecture
+    from model.deep_compression import decode, keras_weights
+    from model.imagenet import ImageFolderDataset
+    from model.squeezenet import build_keras
+    from quant.emulator import FixedPointEmulator
+
+    arch = get_architecture("squeezenet1_0")
+    layers = decode(arch=arch)
+    params = {n: (l.weight_oihw, l.bias) for n, l in layers.items()}
+    spec, calibration_s = calibrated_spec(arch, params, Path(args.data), out)
+    emulator = FixedPointEmulator(arch, params, spec)
+
+    t0 = time.perf_counter()
+    reuse = choose_reuse(arch, args.board, spec)
+    keras_model = build_keras(arch, softmax=False, weights=keras_weights(layers))
+    design = plan_design(keras_model, spec, arch, reuse=reuse, board=args.board)
+    plan_s = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    project = build_project(design, out / "project")
+    build_s = time.perf_counter() - t0
+    log(f"project {project.path} ({'cache hit' if project.cache_hit else 'built'} in {build_s:.1f} s: "
+        f"{', '.join(f'{k} {v:.1f}' for k, v in project.times.items())})")
+    sim = project.simulator(workers=args.workers)
+
+    results_path = out / "results.jsonl"
+    done = {}
+    if results_path.exists():
+        for line in results_path.read_text().splitlines():
+            r = json.loads(line)
+            if r.get("key") == project.key:
+                done[r["path"]] = r
+    dataset = ImageFolderDataset(args.data, start=CALIBRATION_LINES, limit=args.n)
+    log(f"C simulation of {len(dataset)} images ({len(done)} already done) with {sim.workers} worker(s)")
+    t_run = time.perf_counter()
+    with results_path.open("a") as f:
+        for x, labels, paths in dataset.batches(sim.workers, skip_paths=set(done)):
+            t0 = time.perf_counter()
+            hw = sim.logit_codes(x)
+            wall = time.perf_counter() - t0
+            ref = emulator.logit_codes(x)
+            for i, path in enumerate(paths):
+                r = {"key": project.key, "path": path, "label": int(labels[i]),
+                     "bit_exact": bool(np.array_equal(hw[i], ref[i])),
+                     "mismatched_logits": int(np.count_nonzero(hw[i] != ref[i])),
+                     "top1_hw": int(np.argmax(hw[i])), "top1_emulator": int(np.argmax(ref[i])),
+                     "seconds": float(sim.seconds_per_image[i]), "batch_wall_s": wall}
+                done[path] = r
+                f.write(json.dumps(r) + "\n")
+                f.flush()
+            log(f"{len(done)}/{len(dataset)}: bit-exact {sum(r['bit_exact'] for r in done.values())}, "
+                f"{np.mean(sim.seconds_per_image):.1f} s/image in C simulation")
+    run_s = time.perf_counter() - t_run
+
+    rows = list(done.values())
+    n = len(rows)
+    exact = sum(r["bit_exact"] for r in rows)
+    secs = np.array([r["seconds"] for r in rows])
+    summary = {
+        "model": arch.name, "board": args.board, "project": str(project.path), "key": project.key,
+        "spec": str(out / "spec_w8_a8.json"), "calibration_images": CALIBRATION_LINES, "calibration_s": calibration_s,
+        "n": n, "bit_exact": exact, "mismatched_logits": sum(r["mismatched_logits"] for r in rows),
+        "top1_hw": float(np.mean([r["top1_hw"] == r["label"] for r in rows])) if n else None,
+        "cache_hit": project.cache_hit, "build_s": build_s, "build_times": project.times, "plan_s": plan_s,
+        "seconds_per_image": float(secs.mean()) if n else None,
+        "seconds_per_image_min_max": [float(secs.min()), float(secs.max())] if n else None,
+        "workers": sim.workers, "wall_s_this_run": run_s,
+        "machine": f"{platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}",
+    }
+    (out / "summary.json").write_text(json.dumps(summary, indent=1) + "\n")
+    print(f"SqueezeNet v1.0, 8-bit spec, C simulation vs emulator on {n} images of {args.data} (lines 300+)")
+    print(f"  bit-exact images      {exact} / {n} ({summary['mismatched_logits']} mismatched logits)")
+    print(f"  top-1 (hardware)      {100 * summary['top1_hw']:.1f} %" if n else "  top-1 n/a")
+    print(f"  build                 {build_s:.1f} s ({'cache hit' if project.cache_hit else 'convert+write+g++'}: "
+          f"{', '.join(f'{k} {v:.1f}' for k, v in project.times.items())})")
+    if n:
+        print(f"  C simulation          {secs.mean():.2f} s/image per process ({secs.min():.2f}..{secs.max():.2f}), "
+              f"{sim.workers} process(es) in parallel")
+    return 0 if exact == n else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

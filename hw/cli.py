@@ -1,0 +1,172 @@
+"""`python -m sqz hls`: generate the HLS project for a board, estimate it, optionally C-simulate it.
+
+    python -m sqz hls --model squeezenet1_0 --spec SPEC.json --board zcu104 --out DIR \\
+                      [--csim N --data DIR] --json OUT.json
+    python -m sqz hls --model squeezenet1_1 --bits 8 --board pynq-z2 --out DIR --json OUT.json
+
+--bits W generates uniform W-bit formats instead of a calibrated spec (enough for estimates).
+squeezenet1_1 ships without trained weights: its project gets seeded random placeholder weights (the
+structure, formats and estimates are real; the weights are not) and cannot be C-simulated.
+Reuse factors come from hw.estimate.choose_reuse for the board (optionally a target --fps), or from
+a JSON file {layer: R} (--reuse). OUT.json: {"board", "csim": {"n", "bit_exact", ...}, "estimate":
+{"dsp", "bram18", "uram", "lut", "ii_cycles", "clock_mhz", "fps"}, "fits", "layers": [...], ...}.
+"""
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+
+import numpy as np
+
+
+class HlsCliError(ValueError):
+    """A user error of `sqz hls` (the main CLI prints it and exits 2)."""
+
+
+def add_commands(subparsers) -> None:
+    p = subparsers.add_parser("hls", help="HLS project (hls4ml + sqz kernels) for a board: estimate, C simulation")
+    p.add_argument("--model", default="squeezenet1_0", help="squeezenet1_0 (trained) or squeezenet1_1 (architecture)")
+    group = p.add_mutually_exclusive_group(required=True)
+    group.add_argument("--spec", help="QuantSpec JSON (from sqz quant / quant.calibrate.make_spec)")
+    group.add_argument("--bits", type=int, help="uniform W-bit formats instead of a spec (estimates only)")
+    p.add_argument("--board", default="zcu104", help="pynq-z2, ultra96-v2, kv260 or zcu104")
+    p.add_argument("--out", required=True, help="project folder (reused when nothing changed)")
+    p.add_argument("--reuse", help="JSON file {layer name: reuse factor}; default: hw.estimate.choose_reuse")
+    p.add_argument("--fps", type=float, help="target frames/s for the automatic folding")
+    p.add_argument("--clock", type=float, help="clock in MHz (default: the board's)")
+    p.add_argument("--csim", type=int, default=0, metavar="N", help="C-simulate N images against the emulator")
+    p.add_argument("--data", help="ImageNet-style folder with labels.txt for --csim")
+    p.add_argument("--start", type=int, default=None, help="first labels.txt line for --csim (0-based)")
+    p.add_argument("--workers", type=int, default=None, help="C-simulation processes (default: one per core)")
+    p.add_argument("--json", help="write the result here")
+    p.set_defaults(func=cmd_hls)
+
+
+def _weights(arch, model_name: str, csim: bool):
+    """(conv name -> (weight OIHW, bias), note): the trained weights, or seeded placeholders."""
+    if model_name == "squeezenet1_0":
+        from model.deep_compression import decode
+
+        return {n: (l.weight_oihw, l.bias) for n, l in decode(arch=arch).items()}, "trained (Deep Compression)"
+    if csim:
+        raise HlsCliError(f"--csim needs trained weights; none ship for {model_name} (only squeezenet1_0)")
+    rng = np.random.default_rng(0)
+    params = {}
+    for name, t in arch.conv_shapes().items():
+        o, i, kh, kw = t["weight"]
+        params[name] = ((rng.standard_normal(t["weight"]) * np.sqrt(2.0 / (i * kh * kw))).astype(np.float32),
+                        np.zeros(o, np.float32))
+    return params, "random placeholders (architecture only; seed 0)"
+
+
+def _reuse(args, arch, board, spec) -> dict:
+    if args.reuse:
+        try:
+            reuse = json.loads(Path(args.reuse).read_text())
+        except OSError as e:
+            raise HlsCliError(f"--reuse {args.reuse}: cannot read ({e.strerror})") from None
+        except json.JSONDecodeError as e:
+            raise HlsCliError(f"--reuse {args.reuse}: not valid JSON ({e})") from None
+        if not isinstance(reuse, dict):
+            raise HlsCliError(f"--reuse {args.reuse}: expected an object {{layer name: reuse factor}}")
+        return reuse
+    from hw.estimate import choose_reuse
+
+    return choose_reuse(arch, board, spec, fps=args.fps, clock_mhz=args.clock)
+
+
+def cmd_hls(args) -> int:
+    from hw import scripts
+    from hw.boards import get_board
+    from hw.convert import plan_design, uniform_spec
+    from model.architecture import get_architecture
+    from model.squeezenet import build_keras
+    from quant.spec import QuantSpec
+
+    arch = get_architecture(args.model)
+    board = get_board(args.board)
+    if args.csim < 0:
+        raise HlsCliError(f"--csim must be >= 0, got {args.csim}")
+    if args.csim and args.bits is not None:
+        raise HlsCliError("--csim needs a calibrated --spec (uniform --bits formats are for estimates only)")
+    if args.csim and not args.data:
+        raise HlsCliError("--csim needs --data (a folder with labels.txt)")
+    if args.csim and not Path(args.data, "labels.txt").exists():
+        raise HlsCliError(f"--data {args.data}: no labels.txt there")
+    if args.spec:
+        spec = QuantSpec.load(args.spec, arch)
+        if spec.model != arch.name:
+            raise HlsCliError(f"--spec {args.spec} is for {spec.model}, not {arch.name}")
+    else:
+        spec = uniform_spec(arch, args.bits)
+    params, weights_note = _weights(arch, args.model, bool(args.csim))
+
+    t0 = time.perf_counter()
+    reuse = _reuse(args, arch, board, spec)
+    keras_model = build_keras(arch, softmax=False,
+                              weights={n: (w.transpose(2, 3, 1, 0), b) for n, (w, b) in params.items()})
+    design = plan_design(keras_model, spec, arch, reuse=reuse, board=board, clock_mhz=args.clock,
+                         weights_note=weights_note)
+    from hw.project import build_project
+
+    project = build_project(design, args.out, compile=bool(args.csim))
+    build_s = time.perf_counter() - t0
+
+    from hw.estimate import estimate
+
+    est = estimate(arch, board, spec, reuse=design.estimate_reuse(), clock_mhz=design.clock_mhz)
+    csim = _csim(args, arch, params, spec, project) if args.csim else None
+
+    print(f"{arch.name} -> {project.path} ({'reused: nothing changed' if project.cache_hit else 'generated'}, "
+          f"{build_s:.1f} s; weights: {weights_note})")
+    print(est.table())
+    if csim:
+        print(f"C simulation: {csim['bit_exact']} / {csim['n']} images bit-exact against the emulator "
+              f"({csim['mismatched_logits']} mismatched logits), {csim['seconds_per_image']:.1f} s/image")
+    print(scripts.instructions(project.path))
+
+    payload = est.to_json()
+    est_layers = {l["name"]: l for l in payload.pop("layers")}
+    layers = []
+    for plan in design.layers:
+        entry = plan.to_json()
+        entry["estimate"] = est_layers.pop(plan.name, None)
+        layers.append(entry)
+    layers += [{"name": n, "kind": l["kind"], "estimate": l} for n, l in est_layers.items()]  # e.g. the shell
+    payload.update({
+        "model": arch.name, "weights": weights_note, "spec": str(Path(args.spec).resolve()) if args.spec else None,
+        "bits": args.bits, "project": str(project.path.resolve()), "cache_hit": project.cache_hit,
+        "build": {"seconds": build_s, **project.times}, "reuse": design.reuse,
+        "reuse_changes": {k: list(v) for k, v in design.reuse_changes.items()},
+        "csim": csim, "layers": layers, "estimate_source": est.source,
+        "vivado": {"tools": scripts.tools_available(), "instructions": scripts.instructions(project.path)},
+    })
+    if args.json:
+        Path(args.json).parent.mkdir(parents=True, exist_ok=True)
+        Path(args.json).write_text(json.dumps(payload, indent=1) + "\n")
+    return 0
+
+
+def _csim(args, arch, params, spec, project) -> dict:
+    from model.imagenet import ImageFolderDataset
+    from quant.emulator import FixedPointEmulator
+
+    emulator = FixedPointEmulator(arch, params, spec)
+    sim = project.simulator(workers=args.workers)
+    dataset = ImageFolderDataset(args.data, limit=args.csim, start=args.start)
+    if dataset.size != arch.input_size:
+        raise HlsCliError(f"--data images are {dataset.size} px, {arch.name} takes {arch.input_size}")
+    n = exact = mismatched = top1 = 0
+    seconds = []
+    for x, labels, _ in dataset.batches(max(sim.workers, 1)):
+        hw = sim.logit_codes(x)
+        ref = emulator.logit_codes(x)
+        seconds += sim.seconds_per_image.tolist()
+        n += len(x)
+        exact += int(np.sum(np.all(hw == ref, axis=1)))
+        mismatched += int(np.count_nonzero(hw != ref))
+        top1 += int(np.sum(np.argmax(hw, axis=1) == labels))
+    return {"n": n, "bit_exact": exact, "mismatched_logits": mismatched, "top1": top1 / n if n else None,
+            "seconds_per_image": float(np.mean(seconds)) if seconds else None, "workers": sim.workers,
+            "data": str(Path(args.data).resolve()), "start": args.start}
