@@ -18,7 +18,7 @@ Per layer, as the hardware computes it:
 from __future__ import annotations
 
 import numpy as np
-from numpy.lib.stride_tricks import sliding_window_view
+from numpy.lib.stride_tricks import as_strided
 
 from quant.fixed_point import FixedFormat
 
@@ -35,24 +35,34 @@ def exact_dtype(bound: float):
 
 
 def weight_matrix(w_oihw: np.ndarray) -> np.ndarray:
-    """OIHW -> (I*kh*kw, O), the row order of `im2col` below."""
+    """OIHW -> (kh*kw*I, O), the column order of `conv2d`'s patches."""
     o = w_oihw.shape[0]
-    return np.ascontiguousarray(w_oihw.transpose(1, 2, 3, 0).reshape(-1, o))
+    return np.ascontiguousarray(w_oihw.transpose(2, 3, 1, 0).reshape(-1, o))
 
 
-def conv2d(x: np.ndarray, wmat: np.ndarray, bias: np.ndarray, kernel: int, stride: int = 1, pad: int = 0) -> np.ndarray:
-    """NHWC convolution as one matrix product; zero padding, Caffe's floor output size."""
+def patches(x: np.ndarray, kernel: int, stride: int = 1, pad: int = 0) -> np.ndarray:
+    """(N*OH*OW, kh*kw*C) matrix of the conv's input windows, zero padded, Caffe's floor output size."""
     if pad:
         x = np.pad(x, ((0, 0), (pad, pad), (pad, pad), (0, 0)))
     n, h, w, c = x.shape
     if kernel == 1 and stride == 1:
-        cols = x.reshape(-1, c)
-        oh, ow = h, w
-    else:
-        win = sliding_window_view(x, (kernel, kernel), axis=(1, 2))[:, ::stride, ::stride]  # N,OH,OW,C,kh,kw
-        oh, ow = win.shape[1], win.shape[2]
-        cols = win.reshape(n * oh * ow, c * kernel * kernel)
-    acc = cols @ wmat
+        return x.reshape(-1, c)
+    oh, ow = (h - kernel) // stride + 1, (w - kernel) // stride + 1
+    # (dy, dx, channel) order: for each kernel row dy the kernel*c values of a window are contiguous
+    # in x, so one strided block copy per row fills them (fast even for conv1's 3 channels)
+    x = np.ascontiguousarray(x)
+    sn, sh, sw, sc = x.strides
+    cols = np.empty((n, oh, ow, kernel, kernel * c), x.dtype)
+    for dy in range(kernel):
+        cols[:, :, :, dy] = as_strided(x[:, dy:], (n, oh, ow, kernel * c), (sn, sh * stride, sw * stride, sc))
+    return cols.reshape(n * oh * ow, -1)
+
+
+def conv2d(x: np.ndarray, wmat: np.ndarray, bias: np.ndarray, kernel: int, stride: int = 1, pad: int = 0) -> np.ndarray:
+    """NHWC convolution as one matrix product of `patches` and `weight_matrix`, plus bias."""
+    n, h, w, _ = x.shape
+    oh, ow = (h + 2 * pad - kernel) // stride + 1, (w + 2 * pad - kernel) // stride + 1
+    acc = patches(x, kernel, stride, pad) @ wmat
     acc += bias
     return acc.reshape(n, oh, ow, -1)
 
@@ -64,11 +74,13 @@ def maxpool(x: np.ndarray, kernel: int, stride: int) -> np.ndarray:
     ph, pw = (oh - 1) * stride + kernel - h, (ow - 1) * stride + kernel - w
     if ph > 0 or pw > 0:
         x = np.pad(x, ((0, 0), (0, max(ph, 0)), (0, max(pw, 0)), (0, 0)))
-    out = None
-    for dy in range(kernel):
-        for dx in range(kernel):
-            tap = x[:, dy:dy + stride * (oh - 1) + 1:stride, dx:dx + stride * (ow - 1) + 1:stride]
-            out = tap.copy() if out is None else np.maximum(out, tap, out=out)
+    # separable: max over the window's rows, then over its columns
+    rows = x[:, 0:stride * (oh - 1) + 1:stride].copy()
+    for dy in range(1, kernel):
+        np.maximum(rows, x[:, dy:dy + stride * (oh - 1) + 1:stride], out=rows)
+    out = rows[:, :, 0:stride * (ow - 1) + 1:stride].copy()
+    for dx in range(1, kernel):
+        np.maximum(out, rows[:, :, dx:dx + stride * (ow - 1) + 1:stride], out=out)
     return out
 
 
@@ -76,14 +88,26 @@ def requantize(fmt: FixedFormat, acc: np.ndarray, frac_in: int, relu: bool = Fal
     """cast<fmt>(acc * 2**-frac_in) (after ReLU if asked) on integer codes held in a float array.
 
     Same result as fmt.requantize (quant/fixed_point.py, the definition, tested against the
-    ap_fixed headers) but fast in float32; returns (codes in acc's dtype, number of overflows).
+    ap_fixed headers) but fast in float32; works in place on `acc`; returns (codes, overflow count).
     """
     x = np.maximum(acc, 0, out=acc) if relu else acc
     shift = frac_in - fmt.frac
+    if shift != 0:
+        x *= x.dtype.type(2.0 ** -shift)   # exact: a power of two
+    return _round_and_overflow(fmt, x, rounding=shift > 0, relu=relu)
+
+
+def quantize(fmt: FixedFormat, values: np.ndarray) -> tuple[np.ndarray, int]:
+    """cast<fmt>(value) for float32 values, as float64 codes (exact: float64 holds every float32 scaled
+    by a power of two, and the +-0.5 of rounding, without loss); returns (codes, overflow count)."""
+    x = np.asarray(values, np.float32).astype(np.float64)
+    x *= 2.0 ** fmt.frac
+    return _round_and_overflow(fmt, x, rounding=True, relu=False)
+
+
+def _round_and_overflow(fmt: FixedFormat, x: np.ndarray, rounding: bool, relu: bool) -> tuple[np.ndarray, int]:
     dtype = x.dtype.type
-    one = dtype(1)
-    if shift > 0:
-        x = x * dtype(2.0 ** -shift)
+    if rounding:
         mode = fmt.rounding
         if mode == "AP_TRN":
             np.floor(x, out=x)
@@ -101,23 +125,20 @@ def requantize(fmt: FixedFormat, acc: np.ndarray, frac_in: int, relu: bool = Fal
             x = np.where(x >= 0, np.floor(x + dtype(0.5)), np.ceil(x - dtype(0.5)))
         else:
             raise ValueError(f"unknown rounding mode {mode}")
-    elif shift < 0:
-        x = x * dtype(2.0 ** -shift)
     lo, hi = dtype(fmt.min_code), dtype(fmt.max_code)
-    over = (x > hi) | (x < lo)
-    n_over = int(np.count_nonzero(over))
+    n_over = int(np.count_nonzero(x > hi))
+    if not (relu and lo <= 0):      # after ReLU nothing can fall below a range that includes 0
+        n_over += int(np.count_nonzero(x < lo))
     if n_over:
         mode = fmt.overflow
         if mode == "AP_SAT" or mode == "AP_SAT_SYM":
             np.clip(x, lo, hi, out=x)
         elif mode == "AP_SAT_ZERO":
-            x[over] = 0
+            x[(x > hi) | (x < lo)] = 0
         elif mode == "AP_WRAP":
-            span = dtype(2.0 ** fmt.width)
-            x = np.mod(x - lo, span) + lo
+            x = np.mod(x - lo, dtype(2.0 ** fmt.width)) + lo
         else:
             raise ValueError(f"unknown overflow mode {mode}")
-    del one
     return x, n_over
 
 

@@ -36,7 +36,6 @@ class ActivationStats:
     count: int = 0
     octave_counts: np.ndarray = field(default_factory=lambda: np.zeros(len(OCTAVES) + 1, np.int64))
     sample: list = field(default_factory=list)
-    channel_sum: np.ndarray | None = None   # per-channel sums (for means)
 
     def add(self, values: np.ndarray, rng: np.random.Generator) -> None:
         v = values.reshape(-1, values.shape[-1])
@@ -44,12 +43,12 @@ class ActivationStats:
         self.max = max(self.max, float(flat.max(initial=0.0)))
         self.count += flat.size
         pos = flat[flat > 0]
-        # bin k counts values in (2**OCTAVES[k-1], 2**OCTAVES[k]]; zeros are counted separately by `count`
-        idx = np.searchsorted(OCTAVES, np.ceil(np.log2(pos)).astype(np.int64), side="left")
+        # octave of each value: ceil(log2 v) from frexp (v = m * 2**e, 0.5 <= m < 1), exact and fast
+        m, e = np.frexp(pos)
+        e = e - (m == 0.5)
+        idx = np.clip(e - OCTAVES[0], 0, len(OCTAVES))
         self.octave_counts += np.bincount(idx, minlength=len(OCTAVES) + 1)
-        self.sample.append(rng.choice(flat, min(SAMPLE_PER_BATCH, flat.size), replace=False))
-        s = v.sum(axis=0, dtype=np.float64)
-        self.channel_sum = s if self.channel_sum is None else self.channel_sum + s
+        self.sample.append(flat[rng.integers(0, flat.size, min(SAMPLE_PER_BATCH, flat.size))])
 
     def values(self) -> np.ndarray:
         return np.concatenate(self.sample) if self.sample else np.zeros(1)
@@ -67,19 +66,36 @@ class Calibration:
         self.arch, self.params = arch, params
         self.net = FloatNetwork(arch, params)
         self.outputs: dict[str, ActivationStats] = {}
-        self.inputs: dict[str, ActivationStats] = {}
-        self.input_absmax = 0.0
+        self.input_absmax: dict[str, float] = {}    # per layer, max |input|
+        self.acc_absmax: dict[str, float] = {}      # per conv, max |accumulator| before ReLU
         self.images = 0
         self._rng = np.random.default_rng(seed)
 
     def observe(self, name: str, kind: str, array: np.ndarray) -> None:
         if kind == "output":
             self.outputs.setdefault(name, ActivationStats()).add(array, self._rng)
+        elif kind == "acc":
+            self.acc_absmax[name] = max(self.acc_absmax.get(name, 0.0), float(np.abs(array).max()))
+        elif kind == "input":
+            self.input_absmax[name] = max(self.input_absmax.get(name, 0.0), float(np.abs(array).max()))
 
     def add_batch(self, images: np.ndarray) -> np.ndarray:
-        self.input_absmax = max(self.input_absmax, float(np.abs(images).max()))
         self.images += len(images)
         return self.net.logits(images, observer=self.observe)
+
+
+    def summary(self) -> dict[str, dict]:
+        """Per layer: the measured ranges (float units) the formats are chosen from."""
+        out = {}
+        for name, st in self.outputs.items():
+            entry = {"input_absmax": self.input_absmax.get(name), "output_max": st.max,
+                     "output_p99.999_below": 2.0 ** activation_integer_bits(st, 16, "percentile", 99.999)}
+            if name in self.params:
+                w, b = self.params[name]
+                entry.update(weight_absmax=float(np.abs(w).max()), bias_absmax=float(np.abs(b).max()),
+                             acc_absmax=self.acc_absmax.get(name))
+            out[name] = entry
+        return out
 
 
 # -- integer-length rules -------------------------------------------------------------------------
@@ -141,73 +157,72 @@ def _per_layer(value, names, what):
 def make_spec(cal: Calibration, weight_bits: int | dict, activation_bits: int | dict,
               weight_rule: str = "minmse", activation_rule: str = "percentile", percentile: float = 99.999,
               rounding: str = "AP_RND", logit_bits: int = LOGIT_BITS) -> QuantSpec:
-    """Formats for every layer from calibration statistics and the requested widths.
+    """Formats for every layer from calibration statistics and the requested widths (int or per layer).
 
-    activation_bits maps conv names to widths; a Fire module's two expands take the larger of theirs.
+    A Fire module's two expands share one result format (one stream): the wider of their widths and
+    statistics merged over both.
     """
     arch, params = cal.arch, cal.params
-    convs = arch.convs()
-    wbits = _per_layer(weight_bits, [c.name for c in convs], "weight_bits")
-    abits = dict(_per_layer(activation_bits, [c.name for c in convs], "activation_bits"))
-    result: dict[str, FixedFormat] = {}
-    for layer in arch.layers:
-        groups = []
-        if isinstance(layer, Conv):
-            groups = [[layer.name]]
-        elif isinstance(layer, Fire):
-            s, e1, e3 = layer.convs
-            groups = [[s.name], [e1.name, e3.name]]
-        for group in groups:
-            width = max(abits[n] for n in group)
-            merged = ActivationStats()
-            for n in group:
-                st = cal.outputs[n]
-                merged.max = max(merged.max, st.max)
-                merged.count += st.count
-                merged.octave_counts = merged.octave_counts + st.octave_counts
-                merged.sample += st.sample
-            i = activation_integer_bits(merged, width, activation_rule, percentile)
-            for n in group:
-                abits[n] = width
-                result[n] = FixedFormat(width, i, False, rounding, "AP_SAT")
-    layers: dict = {}
-    spec = QuantSpec(arch.name, INPUT_FORMAT, {}, {})
-    # input formats follow the graph: build conv entries in order so each knows its input
-    for conv in convs:
-        w, b = params[conv.name]
-        wfmt = FixedFormat(wbits[conv.name], weight_integer_bits(w, wbits[conv.name], weight_rule),
-                           True, rounding, "AP_SAT")
-        layers[conv.name] = (wfmt, b)
+    names = [c.name for c in arch.convs()]
+    wbits = _per_layer(weight_bits, names, "weight_bits")
+    abits = _per_layer(activation_bits, names, "activation_bits")
+    results = _activation_formats(cal, abits, activation_rule, percentile, rounding)
+    weights = {n: FixedFormat(wbits[n], weight_integer_bits(params[n][0], wbits[n], weight_rule),
+                              True, rounding, "AP_SAT") for n in names}
     gap = next(l for l in arch.layers if isinstance(l, GlobalAvgPool))
-    # provisional entries so input_formats can walk the graph
-    spec.layers = {n: ConvFormats(wf, wf, wf, result[n]) for n, (wf, _) in layers.items()}
-    spec.layers[gap.name] = PoolFormats(result[convs[-1].name], result[convs[-1].name], 1, 0)
-    ins = input_formats(arch, spec)
-    final: dict = {}
-    for conv in convs:
-        wfmt, b = layers[conv.name]
-        x = ins[conv.name]
-        frac = x.frac + wfmt.frac
-        b_int = ceil_log2(float(np.abs(b).max()) + 2.0 ** -frac) + 1
-        bfmt = FixedFormat(max(b_int + frac, 2), b_int, True, rounding, "AP_SAT")
-        w_codes = wfmt.quantize(np.asarray(params[conv.name][0], np.float64))
-        b_codes = bfmt.quantize(np.asarray(b, np.float64))
-        bound = accumulator_bound(w_codes, b_codes, x)
-        acc_w = max(int(bound).bit_length() + 1, 2)
-        final[conv.name] = ConvFormats(wfmt, bfmt, FixedFormat(acc_w, acc_w - frac, True, "AP_TRN", "AP_WRAP"),
-                                       result[conv.name])
+    last = names[-1]
+    # input formats follow the graph from the result formats alone
+    skeleton = QuantSpec(arch.name, INPUT_FORMAT, {n: ConvFormats(weights[n], weights[n], weights[n], results[n])
+                                                   for n in names})
+    skeleton.layers[gap.name] = PoolFormats(results[last], results[last], 1, 0)
+    inputs = input_formats(arch, skeleton)
+    layers: dict = {n: _conv_formats(params[n], weights[n], inputs[n], results[n], rounding) for n in names}
+
     # global average pool: exact sum, reciprocal multiply, logits in `logit_bits` unsigned bits
-    x = result[convs[-1].name]
-    h, w_, _ = arch.conv_shapes()[convs[-1].name]["out"]
-    n = h * w_
-    mult, shift = A.reciprocal(n)
-    sum_w = x.width + int(n - 1).bit_length() + 1
-    accum = FixedFormat(sum_w, sum_w - x.frac, True, "AP_TRN", "AP_WRAP")
-    logit_max = float(cal.outputs[gap.name].max) if gap.name in cal.outputs else x.max_value
-    logits = FixedFormat(logit_bits, ceil_log2(logit_max), False, rounding, "AP_SAT")
-    final[gap.name] = PoolFormats(accum, logits, mult, shift)
-    spec = QuantSpec(arch.name, INPUT_FORMAT, final, {
+    x = results[last]
+    h, w, _ = arch.conv_shapes()[last]["out"]
+    multiplier, shift = A.reciprocal(h * w)
+    sum_width = x.width + (h * w - 1).bit_length() + 1
+    logit_max = cal.outputs[gap.name].max if gap.name in cal.outputs else x.max_value
+    layers[gap.name] = PoolFormats(FixedFormat(sum_width, sum_width - x.frac, True, "AP_TRN", "AP_WRAP"),
+                                   FixedFormat(logit_bits, ceil_log2(logit_max), False, rounding, "AP_SAT"),
+                                   multiplier, shift)
+    spec = QuantSpec(arch.name, INPUT_FORMAT, layers, {
         "images": cal.images, "weight_rule": weight_rule, "activation_rule": activation_rule,
         "percentile": percentile if activation_rule == "percentile" else None})
     spec.validate(arch)
     return spec
+
+
+def _activation_formats(cal: Calibration, abits: dict, rule: str, percentile: float, rounding: str) -> dict:
+    groups: list[list[str]] = []
+    for layer in cal.arch.layers:
+        if isinstance(layer, Conv):
+            groups.append([layer.name])
+        elif isinstance(layer, Fire):
+            s, e1, e3 = layer.convs
+            groups += [[s.name], [e1.name, e3.name]]
+    out = {}
+    for group in groups:
+        width = max(abits[n] for n in group)
+        stats = ActivationStats()
+        for n in group:
+            st = cal.outputs[n]
+            stats.max = max(stats.max, st.max)
+            stats.count += st.count
+            stats.octave_counts = stats.octave_counts + st.octave_counts
+            stats.sample += st.sample
+        fmt = FixedFormat(width, activation_integer_bits(stats, width, rule, percentile), False, rounding, "AP_SAT")
+        out.update({n: fmt for n in group})
+    return out
+
+
+def _conv_formats(param, weight: FixedFormat, x: FixedFormat, result: FixedFormat, rounding: str) -> ConvFormats:
+    """Bias at the products' fractional bits; accumulator exactly as wide as these weights can reach."""
+    w, b = (np.asarray(a, np.float64) for a in param)
+    frac = x.frac + weight.frac
+    b_int = ceil_log2(float(np.abs(b).max()) + 2.0 ** -frac) + 1
+    bias = FixedFormat(max(b_int + frac, 2), b_int, True, rounding, "AP_SAT")
+    bound = accumulator_bound(weight.quantize(w), bias.quantize(b), x)
+    acc_width = max(int(bound).bit_length() + 1, 2)
+    return ConvFormats(weight, bias, FixedFormat(acc_width, acc_width - frac, True, "AP_TRN", "AP_WRAP"), result)

@@ -103,9 +103,9 @@ class FixedPointEmulator:
 
     # -- forward -------------------------------------------------------------------------------
     def quantize_input(self, x: np.ndarray) -> np.ndarray:
-        x = np.asarray(x, np.float64)
-        self.saturations["input"] += count_out_of_range(self.spec.input, x)
-        return self.spec.input.quantize(x).astype(np.float32)
+        codes, n_over = A.quantize(self.spec.input, x)
+        self.saturations["input"] += n_over
+        return codes.astype(np.float32)
 
     def logit_codes(self, x: np.ndarray, batch_size: int = 16, quantize_input: bool = True) -> np.ndarray:
         """int64 codes of the logits (the avg pool's result format) for NHWC float images."""

@@ -1,0 +1,161 @@
+"""`python -m sqz quantize`: calibrate, choose formats (uniform widths or a search within a margin),
+measure float vs fixed point on held-out images, write the QuantSpec, a report and profile plots."""
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+
+import numpy as np
+
+
+def add_commands(sub) -> None:
+    from sqz.cli import SAMPLE_DIR
+
+    p = sub.add_parser("quantize", help="Ristretto-style dynamic fixed point: calibrate, search widths, write a QuantSpec")
+    p.add_argument("--model", default="squeezenet1_0")
+    p.add_argument("--calib", default=str(SAMPLE_DIR), help="folder of calibration images (labels.txt)")
+    p.add_argument("--calib-start", type=int, help="first labels.txt line of --calib to use (0-based)")
+    p.add_argument("--calib-stop", type=int, help="labels.txt line of --calib to stop before")
+    p.add_argument("--calib-limit", type=int, help="at most N calibration images")
+    p.add_argument("--data", default=str(SAMPLE_DIR), help="folder of evaluation images (labels.txt)")
+    p.add_argument("--start", type=int, help="first labels.txt line of --data to evaluate (0-based)")
+    p.add_argument("--stop", type=int)
+    p.add_argument("--limit", type=int)
+    p.add_argument("--skip-bad", action="store_true")
+    p.add_argument("--margin", type=float, help="search: allowed top-1 loss vs float, absolute (0.01 = 1 point)")
+    p.add_argument("--weight-bits", type=int, help="no search: every layer's weights get this width")
+    p.add_argument("--activation-bits", type=int, help="no search: every layer's activations get this width")
+    p.add_argument("--weight-rule", default="minmse", choices=("maxabs", "minmse"))
+    p.add_argument("--activation-rule", default="percentile", choices=("maxabs", "percentile", "minmse"))
+    p.add_argument("--percentile", type=float, default=99.999)
+    p.add_argument("--rounding", default="AP_RND", help="rounding mode of weights and results (AP_RND, AP_RND_CONV, ...)")
+    p.add_argument("--no-per-layer", action="store_true", help="search: Ristretto's sweeps only")
+    p.add_argument("--out", required=True, help="QuantSpec JSON to write")
+    p.add_argument("--json", help="report JSON to write")
+    p.add_argument("--plots", help="folder for profile plots (default: next to --out)")
+    p.add_argument("--work", help="folder for resumable logs (default: OUT.work/)")
+    p.add_argument("--batch-size", type=int, default=32)
+    p.add_argument("--quiet", action="store_true")
+    p.set_defaults(func=cmd_quantize)
+
+
+def cmd_quantize(args) -> int:
+    from tqdm import tqdm
+
+    from model.architecture import get_architecture
+    from model.imagenet import ImageFolderDataset
+    from quant.calibrate import Calibration, make_spec
+    from quant.emulator import FixedPointEmulator
+    from quant import plots
+    from quant.search import SearchSet, search, weight_bytes
+    from sqz.cli import CliError, _machine, _params, _print_table, _selection_summary, _write_json
+    from sqz.evaluate import evaluate
+
+    uniform = args.weight_bits is not None or args.activation_bits is not None
+    if uniform and (args.weight_bits is None or args.activation_bits is None):
+        raise CliError("--weight-bits and --activation-bits go together")
+    if uniform == (args.margin is not None):
+        raise CliError("give either --margin (search) or --weight-bits/--activation-bits (no search)")
+    arch = get_architecture(args.model)
+    params = _params(args.model)
+    for d in (args.calib, args.data):
+        if not Path(d, "labels.txt").exists():
+            raise CliError(f"{d}: no labels.txt there")
+    calib = ImageFolderDataset(args.calib, limit=args.calib_limit, start=args.calib_start, stop=args.calib_stop,
+                               skip_bad=args.skip_bad)
+    evalset = ImageFolderDataset(args.data, limit=args.limit, start=args.start, stop=args.stop, skip_bad=args.skip_bad)
+    overlap = {str(Path(p).resolve()) for p in calib.paths} & {str(Path(p).resolve()) for p in evalset.paths}
+    if overlap:
+        raise CliError(f"calibration and evaluation images overlap ({len(overlap)} images, e.g. {sorted(overlap)[0]}): "
+                       f"select disjoint lines with --calib-start/--calib-stop and --start/--stop")
+    out = Path(args.out)
+    work = Path(args.work) if args.work else out.with_suffix(".work")
+    work.mkdir(parents=True, exist_ok=True)
+    say = (lambda msg: None) if args.quiet else (lambda msg: print(msg, flush=True))
+
+    # 1. calibration: float pass over the calibration images, statistics per layer
+    t0 = time.perf_counter()
+    cal = Calibration(arch, params)
+    images, labels, float_logits = [], [], []
+    bar = tqdm(total=len(calib), desc="calibrate", unit="img", disable=args.quiet, leave=False)
+    for x, y, _ in calib.batches(args.batch_size):
+        float_logits.append(cal.add_batch(x))
+        images.append(x.astype(np.int16) if np.array_equal(x, np.round(x)) else x.copy())
+        labels.append(y)
+        bar.update(len(x))
+    bar.close()
+    if not images:
+        raise CliError(f"{args.calib}: no calibration images")
+    calib_s = time.perf_counter() - t0
+
+    def make(w, a):
+        return make_spec(cal, w, a, args.weight_rule, args.activation_rule, args.percentile, args.rounding)
+
+    # 2. formats: uniform widths, or the search on the calibration images
+    result = None
+    if uniform:
+        spec = make(args.weight_bits, args.activation_bits)
+    else:
+        sset = SearchSet(np.concatenate(images).astype(np.float32), np.concatenate(labels),
+                         np.concatenate(float_logits), work / "search_scores.jsonl")
+        result = search(cal, sset, args.margin, make, per_layer=not args.no_per_layer, progress=say)
+        spec = result.spec
+    spec.calibration.update({"data": str(Path(args.calib).resolve()), "selection": _selection_summary(calib),
+                             "skipped": len(calib.skipped)})
+    spec.save(out)
+
+    # 3. held-out evaluation: float (Keras) and fixed point (emulator), resumable
+    from model.squeezenet import load_pretrained
+    keras_model = load_pretrained(args.model)
+    fl = evaluate(keras_model.predict_on_batch, evalset, args.batch_size, work / "eval_float.jsonl",
+                  progress=not args.quiet)
+    emulator = FixedPointEmulator(arch, params, spec)
+    (work / "eval_fixed.jsonl").unlink(missing_ok=True)   # the spec may have changed since a previous run
+    fx = evaluate(emulator.logit_codes, evalset, args.batch_size, work / "eval_fixed.jsonl", progress=not args.quiet)
+
+    wbits, abits = spec.weight_bits(), spec.activation_bits()
+    report = {
+        "model": args.model, "spec": str(out.resolve()),
+        "float": {"top1": fl["top1"], "top5": fl["top5"]},
+        "fixed": {"top1": fx["top1"], "top5": fx["top5"], "images_per_s": fx["images_per_s"]},
+        "n": fx["n"], "weight_bits": wbits, "activation_bits": abits,
+        "weight_bytes": weight_bytes(arch, wbits),
+        "pareto": result.pareto if result else [],
+        "saturations": emulator.saturation_report(),
+        "margin": args.margin,
+        "rules": {"weights": args.weight_rule, "activations": args.activation_rule, "percentile": args.percentile,
+                  "rounding": args.rounding},
+        "calibration": {"data": str(Path(args.calib).resolve()), "selection": _selection_summary(calib),
+                        "images": cal.images, "seconds": calib_s, "layers": cal.summary()},
+        "evaluation": {"data": str(Path(args.data).resolve()), "selection": _selection_summary(evalset),
+                       "skipped": [{"path": p, "reason": r} for p, r in evalset.skipped]},
+        "machine": _machine(),
+    }
+    if result:
+        report["search"] = {"sweeps": result.sweeps, "search_top1": result.search_top1,
+                            "float_search_top1": sset.float_top1, "points": result.points}
+    plot_dir = Path(args.plots) if args.plots else out.parent / (out.stem + "_plots")
+    paths = plots.profile_plots(cal, spec, plot_dir)
+    if result:
+        paths.append(plots.pareto_plot(result.pareto, result.points, sset.float_top1, args.margin,
+                                       plot_dir / "pareto.png"))
+    report["plots"] = [str(p) for p in paths]
+    _write_json(args.json, report)
+    _print_table(f"{args.model}: float vs fixed point on {fx['n']} held-out images ({args.data})", [
+        ("calibration", f"{cal.images} images of {args.calib}"),
+        ("float  top-1 / top-5", f"{100 * fl['top1']:.2f} % / {100 * fl['top5']:.2f} %"),
+        ("fixed  top-1 / top-5", f"{100 * fx['top1']:.2f} % / {100 * fx['top5']:.2f} %"),
+        ("top-1 change", f"{100 * (fx['top1'] - fl['top1']):+.2f} points"),
+        ("weight bits", _summary(wbits)), ("activation bits", _summary(abits)),
+        ("weight storage (dense)", f"{weight_bytes(arch, wbits) / 1e6:.3f} MB"),
+        ("saturated values", sum(emulator.saturations.values())),
+        ("spec", str(out)), ("plots", str(plot_dir))])
+    return 0
+
+
+def _summary(bits: dict[str, int]) -> str:
+    values = sorted(set(bits.values()))
+    if len(values) == 1:
+        return f"{values[0]} in every layer"
+    return ", ".join(f"{b}: {sum(1 for v in bits.values() if v == b)} layers" for b in values)
