@@ -49,7 +49,7 @@ template <class T> inline ap_uint<T::width> code_of(const T &x) {
     return x.range(T::width - 1, 0);
 }
 
-template <class T, class C> inline void set_code(T &x, const C &code) {
+template <class T, class C> inline void set_code(T &x, C code) { // by value: ODR-safe for static consts
     #pragma HLS INLINE
     x.range(T::width - 1, 0) = code;
 }
