@@ -1,0 +1,65 @@
+"""`python -m sqz hls`: the JSON contract, user errors (exit 2), and C simulation of the real SqueezeNet v1.0."""
+from __future__ import annotations
+
+import json
+import shutil
+
+import pytest
+
+pytest.importorskip("hls4ml")
+
+from sqz.cli import main  # noqa: E402
+from tests.conftest import SAMPLE_DIR  # noqa: E402
+
+
+def test_hls_squeezenet1_1_uniform_bits_writes_project_estimate_and_json(tmp_path, capsys):
+    out, js = tmp_path / "v11", tmp_path / "v11.json"
+    args = ["hls", "--model", "squeezenet1_1", "--bits", "8", "--board", "pynq-z2", "--out", str(out), "--json", str(js)]
+    assert main(args) == 0
+    result = json.loads(js.read_text())
+    assert result["board"] == "pynq-z2" and result["csim"] is None and isinstance(result["fits"], bool)
+    assert set(result["estimate"]) == {"dsp", "bram18", "uram", "lut", "ii_cycles", "clock_mhz", "fps"}
+    names = [l["name"] for l in result["layers"]]
+    assert {"conv1", "pool1", "fire2", "fire9", "conv10", "pool10"} <= set(names)
+    fire2 = next(l for l in result["layers"] if l["name"] == "fire2")
+    assert fire2["kernel"] == "sqz::fire" and fire2["reuse"] == fire2["estimate"]["reuse"]
+    for f in ("sqz_manifest.json", "sqz_hls.tcl", "sqz_vivado.tcl", "firmware/sqz_top.cpp", "build_csim.sh"):
+        assert (out / f).exists(), f
+    manifest = json.loads((out / "sqz_manifest.json").read_text())
+    assert manifest["axi"]["out_beats"] == 125 and manifest["weights"].startswith("random placeholders")
+    if shutil.which("vivado") is None:
+        assert "vitis_hls -f sqz_hls.tcl" in capsys.readouterr().out   # what to run where Vivado exists
+    assert main(args) == 0 and json.loads(js.read_text())["cache_hit"]   # nothing changed: reused
+
+
+@pytest.mark.parametrize("extra, message", [
+    (["--model", "squeezenet1_1", "--bits", "8", "--csim", "1", "--data", str(SAMPLE_DIR)], "--csim needs"),
+    (["--model", "squeezenet1_0", "--bits", "8", "--csim", "1", "--data", str(SAMPLE_DIR)], "calibrated --spec"),
+    (["--model", "squeezenet1_0", "--bits", "8", "--board", "nexys"], "unknown board"),
+    (["--model", "squeezenet1_0", "--spec", "/nonexistent/spec.json"], "cannot read QuantSpec"),
+    (["--model", "squeezenet1_0", "--bits", "40"], "--bits must be in 2..16"),
+])
+def test_hls_user_errors_exit_2_with_a_message(tmp_path, capsys, extra, message):
+    assert main(["hls", "--out", str(tmp_path / "p"), *extra]) == 2
+    assert message in capsys.readouterr().err
+    assert not (tmp_path / "p").exists()
+
+
+def test_hls_csim_squeezenet1_0_is_bit_exact_against_the_emulator(tmp_path):
+    """The real network (Deep Compression weights), a spec calibrated on 8 sample images, 1 image simulated."""
+    from model.architecture import get_architecture
+    from model.deep_compression import decode
+    from model.imagenet import ImageFolderDataset
+    from quant.calibrate import Calibration, make_spec
+
+    arch = get_architecture("squeezenet1_0")
+    cal = Calibration(arch, {n: (l.weight_oihw, l.bias) for n, l in decode(arch=arch).items()})
+    for x, _, _ in ImageFolderDataset(SAMPLE_DIR, limit=8).batches(8):
+        cal.add_batch(x)
+    make_spec(cal, 8, 8).save(tmp_path / "spec.json")
+    js = tmp_path / "out.json"
+    assert main(["hls", "--model", "squeezenet1_0", "--spec", str(tmp_path / "spec.json"), "--board", "zcu104",
+                 "--out", str(tmp_path / "prj"), "--csim", "1", "--start", "50", "--data", str(SAMPLE_DIR),
+                 "--json", str(js)]) == 0
+    csim = json.loads(js.read_text())["csim"]
+    assert csim["n"] == 1 and csim["bit_exact"] == 1 and csim["mismatched_logits"] == 0
