@@ -1,0 +1,77 @@
+"""The bit-width search keeps its margin; the quantize command writes its contract."""
+import json
+
+import numpy as np
+import pytest
+
+from quant.calibrate import Calibration, make_spec
+from quant.emulator import FixedPointEmulator, FloatNetwork
+from quant.search import SearchSet, pareto_front, search, weight_bytes
+from tests.tiny_net import tiny_arch, tiny_images, tiny_params
+
+
+@pytest.mark.parametrize("margin", [0.0, 0.05])
+def test_search_keeps_its_margin_and_saves_bits(tmp_path, margin):
+    arch = tiny_arch()
+    params = tiny_params(arch)
+    images = tiny_images(60, seed=4)
+    float_logits = FloatNetwork(arch, params).logits(images)
+    labels = float_logits.argmax(1)               # the float model is right on every image: top-1 = 100 %
+    cal = Calibration(arch, params)
+    cal.add_batch(images)
+    sset = SearchSet(images, labels, float_logits, tmp_path / "scores.jsonl")
+    result = search(cal, sset, margin, progress=lambda m: None)
+    # the chosen spec, scored afresh, is within the margin
+    codes = FixedPointEmulator(arch, params, result.spec).logit_codes(images)
+    assert np.mean(codes.argmax(1) == labels) >= 1.0 - margin - 1e-9
+    assert result.search_top1 >= 1.0 - margin - 1e-9
+    assert weight_bytes(arch, result.weight_bits) < weight_bytes(arch, dict.fromkeys(result.weight_bits, 16))
+    front = result.pareto
+    assert all(a["weight_bytes"] < b["weight_bytes"] and a["top1"] < b["top1"] for a, b in zip(front, front[1:]))
+    # scores were logged as they were computed: a second search recomputes nothing
+    n_logged = len((tmp_path / "scores.jsonl").read_text().splitlines())
+    again = search(cal, SearchSet(images, labels, float_logits, tmp_path / "scores.jsonl"), margin,
+                   progress=lambda m: None)
+    assert again.weight_bits == result.weight_bits
+    assert len((tmp_path / "scores.jsonl").read_text().splitlines()) == n_logged
+
+
+def test_pareto_front_drops_dominated_points():
+    pts = [{"weight_bytes": 10, "top1": 0.5}, {"weight_bytes": 12, "top1": 0.4}, {"weight_bytes": 20, "top1": 0.7},
+           {"weight_bytes": 5, "top1": 0.1}]
+    assert [p["weight_bytes"] for p in pareto_front(pts)] == [5, 10, 20]
+
+
+def test_quantize_cli_writes_spec_and_report(tmp_path):
+    from sqz.cli import main
+    from tests.conftest import SAMPLE_DIR
+
+    out, report = tmp_path / "spec.json", tmp_path / "report.json"
+    assert main(["quantize", "--calib", str(SAMPLE_DIR), "--calib-stop", "8", "--data", str(SAMPLE_DIR),
+                 "--start", "8", "--limit", "8", "--weight-bits", "8", "--activation-bits", "8",
+                 "--out", str(out), "--json", str(report), "--quiet"]) == 0
+    r = json.loads(report.read_text())
+    assert {"float", "fixed", "weight_bits", "activation_bits", "weight_bytes", "pareto", "saturations"} <= set(r)
+    assert set(r["float"]) >= {"top1", "top5"} and set(r["fixed"]) >= {"top1", "top5"}
+    assert set(r["weight_bits"].values()) == {8} and len(r["weight_bits"]) == 26
+    assert r["weight_bytes"] == pytest.approx(1_236_416, rel=0.01)   # 1.24 M weights at one byte
+    assert r["n"] == 8 and r["calibration"]["images"] == 8
+    assert r["calibration"]["selection"]["stop"] == 8 and r["evaluation"]["selection"]["start"] == 8
+    for png in r["plots"]:
+        assert open(png, "rb").read(4) == b"\x89PNG"
+    # the spec evaluates through the emulator
+    ev = tmp_path / "eval.json"
+    assert main(["eval", "--data", str(SAMPLE_DIR), "--start", "8", "--limit", "8", "--spec", str(out),
+                 "--json", str(ev), "--quiet"]) == 0
+    e = json.loads(ev.read_text())
+    assert e["precision"] == "fixed" and e["top1"] == r["fixed"]["top1"]
+
+
+def test_quantize_refuses_overlapping_images(tmp_path, capsys):
+    from sqz.cli import main
+    from tests.conftest import SAMPLE_DIR
+
+    assert main(["quantize", "--calib", str(SAMPLE_DIR), "--calib-stop", "10", "--data", str(SAMPLE_DIR),
+                 "--stop", "20", "--weight-bits", "8", "--activation-bits", "8",
+                 "--out", str(tmp_path / "s.json"), "--quiet"]) == 2
+    assert "overlap" in capsys.readouterr().err
