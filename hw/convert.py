@@ -167,6 +167,8 @@ def plan_design(keras_model, spec: QuantSpec, arch: Architecture | str | None = 
     board = get_board(board)
     check_architecture(arch)
     input_name, size = check_keras_model(keras_model, arch)
+    if spec.model != arch.name:
+        raise UnsupportedModelError(f"the QuantSpec is for {spec.model}, the model is {arch.name}")
     spec.validate(arch)
     params = keras_params(keras_model, arch)
     check_formats(arch, spec, size, params)
