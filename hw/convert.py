@@ -610,7 +610,24 @@ def to_hls4ml(design: Design, output_dir: str | Path, log: io.StringIO | None = 
         config["InputData"] = config["OutputPredictions"] = None
         model = ModelGraph.from_layer_list(config, layer_list, inputs, outputs)
     check_types(model, design)
+    if design.fuse_fire:
+        from hw.estimate import DEFAULT_FIFO_DEPTH
+
+        set_fifo_depths(model, DEFAULT_FIFO_DEPTH)
     return model
+
+
+def set_fifo_depths(model, depth: int) -> None:
+    """Shallow inter-layer FIFOs. hls4ml sizes every io_stream FIFO to a whole feature map (H*W words:
+    conv1's output alone would take ~9 Mbit of block RAM, hls4ml issues #524/#1049). With the Fire
+    modules fused the network is one chain without reconverging branches, so short FIFOs cannot
+    deadlock; the depth is hw.estimate's assumption. (The unfused Clone/Concatenate graph keeps hls4ml's
+    depths: there the 3x3 branch lags the 1x1 branch by a row of pixels.)"""
+    for layer in model.get_layers():
+        for var in layer.variables.values():
+            pragma = getattr(var, "pragma", None)
+            if isinstance(pragma, tuple) and pragma[0] == "stream":
+                var.pragma = ("stream", min(int(pragma[1]), depth))
 
 
 def precision_format(p) -> FixedFormat:

@@ -337,6 +337,8 @@ def write_manifest(path: Path, design: Design, key: str, packing: AxiPacking, mo
         "board": design.board.name, "part": design.board.part, "clock_mhz": design.clock_mhz,
         "top": TOP, "hls4ml_top": PROJECT_NAME, "hls4ml": metadata.version("hls4ml"), "backend": "Vitis",
         "io_type": "io_stream", "fused_fire": design.fuse_fire,
+        "fifo_depths": sorted({int(v.pragma[1]) for l in model.get_layers() for v in l.variables.values()
+                               if isinstance(getattr(v, "pragma", None), tuple) and v.pragma[0] == "stream"}),
         "input": {"shape": [design.input_size, design.input_size, design.arch.in_channels],
                   "format": str(design.spec.input), "frac": design.spec.input.frac, "cpp_type": in_t,
                   "layout": "HWC, row-major", "bridge_name": inp.name},
