@@ -1,0 +1,52 @@
+"""Which integer-length rule wins? Ristretto's max-abs against percentile clipping and minimum MSE.
+
+    .venv/bin/python benchmarks/calibration_rules.py [--bits 8]
+
+Calibration on lines 1-300 of imagenet_val1300/labels.txt, scores on the other 1,000 (held out):
+top-1, top-1 agreement with float, and the RMS logit error relative to the float logits' RMS
+(a smoother measure than top-1, whose noise on 1,000 images is about +-0.5 points).
+"""
+import argparse
+import time
+
+import numpy as np
+
+from common import CALIB_STOP, calibrate, load_images, machine, real_model
+
+RULES = [("maxabs", "maxabs", None), ("minmse", "maxabs", None), ("maxabs", "percentile", 99.999),
+         ("minmse", "percentile", 99.99), ("minmse", "percentile", 99.999), ("minmse", "percentile", 99.9999),
+         ("minmse", "minmse", None)]
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--bits", type=int, default=8)
+    ap.add_argument("--limit", type=int, help="evaluate on fewer held-out images")
+    args = ap.parse_args()
+    from quant.calibrate import make_spec
+    from quant.emulator import FixedPointEmulator, FloatNetwork
+
+    arch, params = real_model()
+    cal_x, _ = load_images(stop=CALIB_STOP)
+    cal, _ = calibrate(arch, params, cal_x)
+    x, y = load_images(start=CALIB_STOP, limit=args.limit)
+    ref = FloatNetwork(arch, params).logits(x)
+    print(f"machine: {machine()}")
+    print(f"calibration: {len(cal_x)} images (lines 1-{CALIB_STOP}); evaluation: {len(x)} held-out images")
+    print(f"float: top-1 {100 * np.mean(ref.argmax(1) == y):.2f} %")
+    print(f"{'weights':8s} {'activations':18s} {'top-1 %':>8s} {'agree %':>8s} {'logit err':>9s} {'saturated':>9s}")
+    for wr, ar, pc in RULES:
+        t = time.perf_counter()
+        spec = make_spec(cal, args.bits, args.bits, wr, ar, pc or 99.999)
+        em = FixedPointEmulator(arch, params, spec)
+        codes = em.logit_codes(x)
+        logits = spec.layers["pool10"].result.to_float(codes)
+        err = np.sqrt(np.mean((logits - ref) ** 2) / np.mean(ref ** 2))
+        name = ar + (f" {pc}" if pc else "")
+        print(f"{wr:8s} {name:18s} {100 * np.mean(codes.argmax(1) == y):8.2f} "
+              f"{100 * np.mean(codes.argmax(1) == ref.argmax(1)):8.2f} {err:9.4f} "
+              f"{sum(em.saturations.values()):9d}   ({time.perf_counter() - t:.0f} s)", flush=True)
+
+
+if __name__ == "__main__":
+    main()
