@@ -7,9 +7,16 @@
 --bits W generates uniform W-bit formats instead of a calibrated spec (enough for estimates).
 squeezenet1_1 ships without trained weights: its project gets seeded random placeholder weights (the
 structure, formats and estimates are real; the weights are not) and cannot be C-simulated.
-Reuse factors come from hw.estimate.choose_reuse for the board (optionally a target --fps), or from
-a JSON file {layer: R} (--reuse). OUT.json: {"board", "csim": {"n", "bit_exact", ...}, "estimate":
-{"dsp", "bram18", "uram", "lut", "ii_cycles", "clock_mhz", "fps"}, "fits", "layers": [...], ...}.
+Reuse factors come from hw.estimate.choose_reuse: by default the fastest folding whose estimate fits the
+board; with a budget, the folding for a target --fps or the fastest within --max-dsp DSP slices (both:
+the slower of the two); or from a JSON file {layer: R} (--reuse). OUT.json: {"board", "csim": {"n",
+"bit_exact", ...}, "estimate": {"dsp", "bram18", "uram", "lut", "ii_cycles", "clock_mhz", "fps"}, "fits",
+"budget", "estimate_assumptions", "layers": [...], ...}. Every resource and speed figure is an ESTIMATE
+(hw/estimate.py, before synthesis; "estimate_source": "estimate").
+
+--assume-weight-load-path lets the estimate (and the folding) put large weight ROMs in UltraRAM on the
+kv260 / zcu104. The generated project has no such load path -- UltraRAM cannot be initialised from the
+bitstream -- so that estimate describes a design sqz does not generate; it is labelled as such.
 """
 from __future__ import annotations
 
@@ -34,6 +41,11 @@ def add_commands(subparsers) -> None:
     p.add_argument("--out", required=True, help="project folder (reused when nothing changed)")
     p.add_argument("--reuse", help="JSON file {layer name: reuse factor}; default: hw.estimate.choose_reuse")
     p.add_argument("--fps", type=float, help="target frames/s for the automatic folding")
+    p.add_argument("--max-dsp", type=int, metavar="N",
+                   help="DSP budget for the automatic folding: the fastest folding whose DSP estimate is <= N")
+    p.add_argument("--assume-weight-load-path", action="store_true",
+                   help="estimate with large weight ROMs in UltraRAM, ASSUMING a start-up weight-load path that "
+                        "sqz does not generate (UltraRAM has no bitstream initialisation); labelled in the output")
     p.add_argument("--clock", type=float, help="clock in MHz (default: the board's)")
     p.add_argument("--csim", type=int, default=0, metavar="N", help="C-simulate N images against the emulator")
     p.add_argument("--data", help="ImageNet-style folder with labels.txt for --csim")
@@ -61,6 +73,9 @@ def _weights(arch, model_name: str, csim: bool):
 
 
 def _reuse(args, arch, board, spec) -> dict:
+    if args.reuse and (args.fps is not None or args.max_dsp is not None):
+        raise HlsCliError("--reuse sets every reuse factor by hand; --fps / --max-dsp choose them automatically: "
+                          "give one or the other")
     if args.reuse:
         try:
             reuse = json.loads(Path(args.reuse).read_text())
@@ -73,7 +88,12 @@ def _reuse(args, arch, board, spec) -> dict:
         return reuse
     from hw.estimate import choose_reuse
 
-    return choose_reuse(arch, board, spec, fps=args.fps, clock_mhz=args.clock)
+    return choose_reuse(arch, board, spec, fps=args.fps, max_dsp=args.max_dsp, clock_mhz=args.clock,
+                        uram=_uram(args))
+
+
+def _uram(args) -> str:
+    return "auto" if args.assume_weight_load_path else "none"
 
 
 def cmd_hls(args) -> int:
@@ -88,6 +108,10 @@ def cmd_hls(args) -> int:
     board = get_board(args.board)
     if args.csim < 0:
         raise HlsCliError(f"--csim must be >= 0, got {args.csim}")
+    if args.max_dsp is not None and args.max_dsp < 1:
+        raise HlsCliError(f"--max-dsp must be >= 1, got {args.max_dsp}")
+    if args.fps is not None and not args.fps > 0:
+        raise HlsCliError(f"--fps must be > 0, got {args.fps}")
     if args.csim and args.bits is not None:
         raise HlsCliError("--csim needs a calibrated --spec (uniform --bits formats are for estimates only)")
     if args.csim and not args.data:
@@ -115,12 +139,23 @@ def cmd_hls(args) -> int:
 
     from hw.estimate import estimate
 
-    est = estimate(arch, board, spec, reuse=design.estimate_reuse(), clock_mhz=design.clock_mhz)
+    est = estimate(arch, board, spec, reuse=design.estimate_reuse(), clock_mhz=design.clock_mhz, uram=_uram(args))
+    budget = None
+    if args.fps is not None or args.max_dsp is not None:
+        met = (args.fps is None or est.fps >= args.fps) and (args.max_dsp is None or est.dsp <= args.max_dsp)
+        budget = {"fps": args.fps, "max_dsp": args.max_dsp, "met": met}
     csim = _csim(args, arch, params, spec, project) if args.csim else None
 
     print(f"{arch.name} -> {project.path} ({'reused: nothing changed' if project.cache_hit else 'generated'}, "
           f"{build_s:.1f} s; weights: {weights_note})")
     print(est.table())
+    if budget is not None:
+        print("budget: " + ", ".join(f"{k} {v:g}" for k, v in (("fps >=", args.fps), ("DSP <=", args.max_dsp))
+                                      if v is not None)
+              + f" -> {'met' if budget['met'] else 'NOT met'} by the estimate ({est.fps:.1f} fps, {est.dsp} DSP)")
+    if est.assumptions:
+        print("NOTE: the folding and the estimate above assume a weight-load path; the generated project has none "
+              "(its weight ROMs are bitstream-initialised and go to block RAM or LUTs)")
     if csim:
         print(f"C simulation: {csim['bit_exact']} / {csim['n']} images bit-exact against the emulator "
               f"({csim['mismatched_logits']} mismatched logits), {csim['seconds_per_image']:.1f} s/image")
@@ -139,7 +174,7 @@ def cmd_hls(args) -> int:
         "bits": args.bits, "project": str(project.path.resolve()), "cache_hit": project.cache_hit,
         "build": {"seconds": build_s, **project.times}, "reuse": design.reuse,
         "reuse_changes": {k: list(v) for k, v in design.reuse_changes.items()},
-        "csim": csim, "layers": layers, "estimate_source": est.source,
+        "csim": csim, "layers": layers, "estimate_source": est.source, "budget": budget,
         "vivado": {"tools": scripts.tools_available(), "instructions": scripts.instructions(project.path)},
     })
     if args.json:

@@ -106,6 +106,7 @@ class Design:
     layers: list
     input_name: str
     weights_note: str = "trained"
+    trace: tuple = ()            # hls4ml layer names whose outputs C simulation records (CSimulator.trace)
 
     @property
     def logit_format(self) -> FixedFormat:
@@ -134,6 +135,8 @@ class Design:
         add("board", f"{self.board.name} {self.board.part} {self.clock_mhz}")
         add("fuse_fire", self.fuse_fire)
         add("input_name", self.input_name)
+        if self.trace:
+            add("trace", ",".join(self.trace))
         for rel in GENERATOR_SOURCES:
             add(rel, (HW_DIR / rel).read_bytes())
         return h.hexdigest()
@@ -149,13 +152,16 @@ def _gap(arch: Architecture) -> GlobalAvgPool:
 
 def plan_design(keras_model, spec: QuantSpec, arch: Architecture | str | None = None, reuse: dict | None = None,
                 board="zcu104", clock_mhz: float | None = None, fuse_fire: bool = True,
-                weights_note: str = "trained") -> Design:
+                weights_note: str = "trained", trace=()) -> Design:
     """Validate model, spec and options against what the back end supports; fix every reuse factor.
 
     reuse: {name: R} for convolutions (Fire convolutions by their own names, or a Fire module's name for
     all three), max pools and the average pool (R = cycles per pixel; see hw/kernels). Missing entries:
     1 where hls4ml's Latency strategy fits (n_in * n_out < 4096), else the smallest valid R that brings
     the multipliers under that limit. Invalid requests move to the closest valid R (recorded).
+    trace: names of layers of the generated hls4ml graph (e.g. 'pool1', 'fire2', or 'fire2_concat'
+    when fuse_fire=False) whose outputs the C simulation records (hls4ml's TraceOutput; the extra code
+    is #ifndef __SYNTHESIS__, synthesis is unchanged). Checked when the graph is built.
     Raises UnsupportedModelError / SpecError (both ValueError) with a message naming the layer.
     """
     from hw.boards import get_board
@@ -175,7 +181,8 @@ def plan_design(keras_model, spec: QuantSpec, arch: Architecture | str | None = 
     used, changes = resolve_reuse(arch, size, reuse or {})
     design = Design(arch=arch, spec=spec, input_size=size, keras_model=keras_model, params=params, reuse=used,
                     reuse_changes=changes, board=board, clock_mhz=float(clock_mhz or board.clock_mhz),
-                    fuse_fire=fuse_fire, layers=[], input_name=input_name, weights_note=weights_note)
+                    fuse_fire=fuse_fire, layers=[], input_name=input_name, weights_note=weights_note,
+                    trace=tuple(str(t) for t in trace))
     design.layers = layer_plans(design)
     return design
 
@@ -445,8 +452,10 @@ def hls_config(design: Design) -> dict:
                                  "ReuseFactor": design.reuse[layer.name]}
         if convs:
             current = spec.layers[convs[-1].name].result
+    for name in design.trace:
+        names.setdefault(name, {})["Trace"] = True
     return {"Model": {"Precision": {"default": "ap_fixed<16,6>"}, "ReuseFactor": 1, "Strategy": "Latency",
-                      "BitExact": False, "TraceOutput": False},
+                      "BitExact": False, "TraceOutput": bool(design.trace)},
             "LayerName": names}
 
 
@@ -608,7 +617,14 @@ def to_hls4ml(design: Design, output_dir: str | Path, log: io.StringIO | None = 
                                io_type="io_stream", write_weights_txt=True)
         config["HLSConfig"] = hls_config(design)
         config["InputData"] = config["OutputPredictions"] = None
+        # hls4ml 1.3.0 reads TraceOutput from the top level of the config (HLSConfig.Model's is ignored)
+        config["TraceOutput"] = bool(design.trace)
         model = ModelGraph.from_layer_list(config, layer_list, inputs, outputs)
+    names = [l.name for l in model.get_layers()]
+    missing = [t for t in design.trace if t not in names]
+    if missing:
+        raise UnsupportedModelError(f"cannot trace {missing[0]!r}: no such layer in the hls4ml graph "
+                                    f"(layers: {', '.join(names)})")
     check_types(model, design)
     if design.fuse_fire:
         from hw.estimate import DEFAULT_FIFO_DEPTH
@@ -628,6 +644,23 @@ def set_fifo_depths(model, depth: int) -> None:
             pragma = getattr(var, "pragma", None)
             if isinstance(pragma, tuple) and pragma[0] == "stream":
                 var.pragma = ("stream", min(int(pragma[1]), depth))
+
+
+def stream_fifos(model, belongs=lambda name: True) -> list[dict]:
+    """The FIFOs between the layers of an hls4ml graph, as its writer emits them (`#pragma HLS STREAM
+    variable=... depth=...` in myproject.cpp): one entry per stream variable of the layers whose name
+    satisfies `belongs`, with its depth and its word width in bits (channels x precision width).
+    benchmarks/fire_vs_generic.py and the tests hold hw.estimate's FIFO list against this."""
+    out = []
+    for layer in model.get_layers():
+        if not belongs(layer.name):
+            continue
+        for var in layer.variables.values():
+            pragma = getattr(var, "pragma", None)
+            if isinstance(pragma, tuple) and pragma[0] == "stream":
+                out.append({"layer": layer.name, "var": var.name, "depth": int(pragma[1]),
+                            "width": int(var.shape[-1]) * int(var.type.precision.width)})
+    return out
 
 
 def precision_format(p) -> FixedFormat:

@@ -2,6 +2,7 @@
 
     sim = project.simulator()            # hw.project.Project
     codes = sim.logit_codes(images)      # int64 codes of the logit format, (N, classes)
+    codes, traced = sim.trace(images)    # and the codes of every traced layer's output (plan_design(trace=))
 
 Images go through hls4ml's own bridge (`myproject_double`: the float -> input_t cast of the input
 format, the network, result_t -> double), exactly what hls4ml's `predict` calls, or, with
@@ -12,6 +13,7 @@ Inputs are checked (shape, finite values) before any C++ runs.
 """
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
@@ -55,12 +57,32 @@ class CSimulator:
 
     def logit_codes(self, x: np.ndarray) -> np.ndarray:
         """Integer codes of the logits: predict() * 2**frac, which must be integers (checked)."""
-        y = self.predict(x)
+        return self._codes(self.predict(x))
+
+    def _codes(self, y: np.ndarray) -> np.ndarray:
         scaled = np.ldexp(y, self.logit_format.frac)
         codes = np.rint(scaled)
         if not np.array_equal(codes, scaled):
             raise CSimError("C simulation returned logits that are not codes of " + str(self.logit_format))
         return codes.astype(np.int64)
+
+    def trace(self, x: np.ndarray) -> tuple[np.ndarray, dict[str, np.ndarray]]:
+        """Logit codes and, per traced layer (the project's plan_design(trace=...)), the integer codes of
+        its output (N, *shape) in that layer's output format -- checked to be codes, as the logits are."""
+        entries = self.project.manifest.get("trace") or []
+        if not entries:
+            raise ValueError(f"{self.project.path}: no layer is traced in this project (plan_design(trace=...))")
+        x = self._check_images(x)
+        sizes = {e["name"]: int(np.prod(e["shape"])) for e in entries}
+        y, traces = self._run("trace", x.astype(np.float64), self.n_out, sizes)
+        out = {}
+        for e in entries:
+            scaled = np.ldexp(traces[e["name"]], int(e["frac"]))
+            codes = np.rint(scaled)
+            if not np.array_equal(codes, scaled):
+                raise CSimError(f"traced layer {e['name']}: values that are not codes of {e['format']}")
+            out[e["name"]] = codes.astype(np.int64).reshape((len(x), *e["shape"]))
+        return self._codes(y), out
 
     def axi_logit_codes(self, x: np.ndarray) -> np.ndarray:
         """The same through the AXI4-Stream top: input codes packed into beats, beats unpacked (TLAST checked)."""
@@ -94,9 +116,10 @@ class CSimulator:
             raise ValueError("images contain NaN or infinite values")
         return x
 
-    def _run(self, mode: str, x: np.ndarray, n_out: int) -> np.ndarray:
+    def _run(self, mode: str, x: np.ndarray, n_out: int, trace_sizes: dict | None = None):
         if len(x) == 0:
-            return np.zeros((0, n_out if mode == "double" else 2 * n_out + 1))
+            empty = np.zeros((0, 2 * n_out + 1 if mode == "axi" else n_out))
+            return (empty, {k: np.zeros((0, n)) for k, n in trace_sizes.items()}) if mode == "trace" else empty
         library = str(self.project.library.resolve())
         chunks = [c for c in np.array_split(np.arange(len(x)), min(self.workers, len(x))) if len(c)]
         with tempfile.TemporaryDirectory(prefix="sqz-csim-") as tmp:
@@ -105,11 +128,12 @@ class CSimulator:
                 src, dst = Path(tmp, f"in{k}.npy"), Path(tmp, f"out{k}.npy")
                 np.save(src, np.ascontiguousarray(x[idx]))
                 err = open(Path(tmp, f"err{k}.txt"), "w+")
-                p = subprocess.Popen([sys.executable, str(WORKER), mode, library, str(src), str(dst), str(n_out)],
-                                     stdout=subprocess.DEVNULL, stderr=err)
+                extra = [json.dumps(trace_sizes)] if mode == "trace" else []
+                p = subprocess.Popen([sys.executable, str(WORKER), mode, library, str(src), str(dst), str(n_out),
+                                      *extra], stdout=subprocess.DEVNULL, stderr=err)
                 procs.append((p, dst, err))
             t_end = None if self.timeout is None else time.monotonic() + self.timeout
-            outs, times, failure = [], [], None
+            outs, times, traced, failure = [], [], [], None
             for p, dst, err in procs:
                 try:
                     p.wait(None if t_end is None else max(0.0, t_end - time.monotonic()))
@@ -127,7 +151,12 @@ class CSimulator:
                 if failure is None:
                     outs.append(np.load(dst))
                     times.append(np.load(str(dst) + ".times.npy"))
+                    if mode == "trace":
+                        with np.load(str(dst) + ".trace.npz") as z:
+                            traced.append({k: z[k] for k in z.files})
             if failure:
                 raise CSimError(f"{self.project.path}: {failure}")
         self.seconds_per_image = np.concatenate(times)
+        if mode == "trace":
+            return np.concatenate(outs), {k: np.concatenate([t[k] for t in traced]) for k in trace_sizes}
         return np.concatenate(outs)

@@ -3,10 +3,13 @@
 Run as a script (`python hw/csim_worker.py MODE LIB IN.npy OUT.npy N_OUT`), importing nothing but numpy and
 ctypes, so that whatever the C++ does -- abort, segfault, exit -- only this process dies and the caller
 gets an error it can report. MODE 'double': hls4ml's bridge myproject_double (floats in, floats out);
-'axi': sqz_axi_run (64-bit AXI words in, words and TLAST flags out). Writes OUT.npy and OUT.times.npy
-(seconds per image).
+'axi': sqz_axi_run (64-bit AXI words in, words and TLAST flags out);
+'trace': myproject_double with hls4ml's trace storage (a 6th argument, JSON {layer: size}, names the
+traced layers); the traced outputs go to OUT.npy.trace.npz, one (N, size) array per layer.
+Writes OUT.npy and OUT.times.npy (seconds per image).
 """
 import ctypes
+import json
 import sys
 import time
 
@@ -19,7 +22,22 @@ def main(argv):
     lib = ctypes.CDLL(lib_path)
     x = np.load(in_path)
     times = np.zeros(len(x))
-    if mode == "double":
+    traces = None
+    if mode == "trace":
+        sizes = json.loads(argv[6])
+
+        class TraceData(ctypes.Structure):
+            _fields_ = [("name", ctypes.c_char_p), ("data", ctypes.c_void_p)]
+
+        lib.allocate_trace_storage.argtypes = [ctypes.c_size_t]
+        lib.allocate_trace_storage.restype = None
+        lib.collect_trace_output.argtypes = [ctypes.POINTER(TraceData)]
+        lib.collect_trace_output.restype = None
+        lib.free_trace_storage.restype = None
+        lib.allocate_trace_storage(ctypes.sizeof(ctypes.c_double))
+        slots = (TraceData * len(sizes))()
+        traces = {name: np.zeros((len(x), n), np.float64) for name, n in sizes.items()}
+    if mode in ("double", "trace"):
         fn = lib.myproject_double
         fn.restype = None
         fn.argtypes = [ndpointer(np.float64, flags="C_CONTIGUOUS")] * 2
@@ -31,6 +49,15 @@ def main(argv):
             fn(xi, yi)
             times[i] = time.perf_counter() - t0
             y[i] = yi
+            if traces is not None:
+                lib.collect_trace_output(slots)
+                for slot in slots:
+                    name = slot.name.decode()
+                    data = ctypes.cast(slot.data, ctypes.POINTER(ctypes.c_double))
+                    traces[name][i] = np.ctypeslib.as_array(data, shape=(traces[name].shape[1],))
+        if traces is not None:
+            lib.free_trace_storage()
+            np.savez(out_path + ".trace.npz", **traces)
     elif mode == "axi":
         fn = lib.sqz_axi_run
         fn.restype = ctypes.c_int

@@ -12,12 +12,26 @@ One hardware layer per network layer, all running concurrently (hls4ml ``io_stre
 dataflow), each stream carrying one pixel (all channels in parallel) per beat:
 
 * ``conv``   (conv1, conv10): hls4ml's stock Conv2D, Resource strategy, line buffer of
-  (K-1) rows of ``ap_shift_reg`` (SRL LUTs), one dense product per output pixel.
+  (K-1) rows of ``ap_shift_reg`` (SRL LUTs), one dense product per output pixel, followed
+  by hls4ml's separate ``nnet::relu`` layer (its own stream: the conv writes result_t,
+  one bit wider than the activation -- hw/convert.py conv_result_format -- and the ReLU
+  layer casts to the activation format).
 * ``fire``   one fused kernel: squeeze 1x1 + ReLU -> 2-row line buffer (padding is
   virtual) -> expand 1x1 and expand 3x3 + ReLU side by side -> one concatenated stream.
   expand1x1 reads the centre tap of the 3x3 window, so both expands emit pixel (r, c)
   together and the concatenation needs no skew buffer. Each of its three convolutions
-  has its own reuse factor.
+  has its own reuse factor. Its internal streams are 2 deep (sqz_fire.h): registers.
+* ``fire_generic`` (only with ``fuse_fire=False``): what hls4ml 1.3.0 generates for an
+  unfused Fire module, layer for layer as it appears in the generated myproject.cpp:
+  pointwise_conv_2d_cl (squeeze) -> relu -> clone_stream (two copies) -> [pointwise_conv_2d_cl
+  (expand1x1) -> relu] and [zeropad2d_cl -> conv_2d_cl (expand3x3, ap_shift_reg line buffer
+  over the padded width) -> relu] -> concatenate3d: three conv engines with the same reuse
+  factors as the fused kernel, three ReLU layers, a clone, a zero-pad and a concatenate,
+  and ten streams, each with hls4ml's default FIFO depth -- the whole feature map it
+  carries (H*W pixels, (H+2)*(W+2) after the zero-pad). hls4ml keeps those depths because
+  the expand3x3 branch lags the expand1x1 branch by a row; only co-simulation-driven FIFO
+  optimisation would shrink them. benchmarks/fire_vs_generic.py checks this list of
+  streams against the generated project.
 * ``maxpool`` overlapping 3x3 / stride 2 (sqz's own kernel: hls4ml's asserts pool ==
   stride): 2 row buffers + window; reuse R = cycles per input pixel (C/R channels
   compared per cycle; R = 1 is hls4ml's whole-pixel-per-cycle pooling).
@@ -46,19 +60,28 @@ R divides n_in, or R = n_in*d with d dividing n_out (see ``valid_reuse_factors``
   R > 1 -> one ROM R deep x ceil(n_in*n_out/R)*W wide in block RAM (hls4ml forces
   ``ROM_nP_BRAM`` for R > 1, nnet_dense_resource.h), packed as Vivado packs RAMB18:
   the cheapest of 16Kx1, 8Kx2, 4Kx4, 2Kx9, 1Kx18, 512x36 (UG473/UG573, simple dual port).
-  On boards with UltraRAM, ``uram="auto"`` moves whole weight ROMs to URAM (4K x 72 =
-  288 Kb, ceil(width/72)*ceil(depth/4096) blocks) -- best block-RAM saving per URAM
-  first -- while block RAM is over budget. CAVEAT: UltraScale+ URAM has no bitstream
-  initialisation (UG901: "the INIT for RAM does not exist, the UltraRAM powers up in a
-  0 condition"; FINN requires runtime-writeable weights for URAM), so URAM weights need
-  a load path at start-up that the hw/ generator must provide.
+  UltraRAM: by default (``uram="none"``) no weight goes to URAM, because UltraScale+ URAM
+  has no bitstream initialisation (UG901: "the INIT for RAM does not exist, the UltraRAM
+  powers up in a 0 condition"; FINN requires runtime-writeable weights for URAM) and the
+  hw/ generator emits plain initialised ROMs with no path to load weights at start-up:
+  Vitis HLS can only build them in block RAM or LUTs. ``uram="auto"`` (CLI
+  ``--assume-weight-load-path``) ASSUMES such a load path exists: it moves whole weight
+  ROMs to URAM (4K x 72 = 288 Kb, ceil(width/72)*ceil(depth/4096) blocks) -- best
+  block-RAM saving per URAM first -- while block RAM is over budget; ``uram="all"``
+  moves every block-RAM weight ROM. Either way the Estimate says so in ``assumptions``
+  (printed in its table and written to the JSON): such an estimate describes a design
+  sqz does not generate.
 * Line buffers and FIFOs: a buffer of depth d x width w goes to LUTs (SRL32: ceil(d/32)
   LUTs per bit) when d < 128 -- FINN's threshold for HLS-embedded memories -- else to
   block RAM with the packing above. hls4ml's stock conv line buffer is ``ap_shift_reg``,
   always SRL. FIFOs of depth <= 2 are flip-flops (not counted). Each layer owns the FIFO
-  on its output stream, ``fifo_depth`` beats of a whole pixel deep (default 32; hls4ml's
-  own default is H*W beats per stream -- the "FIFOs blowing up BRAM" issues -- and its
-  FIFO-depth optimisation needs co-simulation, so 32 is an assumption until then).
+  on its output stream (a stock conv also the one between it and its ReLU layer),
+  min(``fifo_depth``, pixels in the feature map) beats of a whole pixel deep -- exactly
+  what hw/convert.py set_fifo_depths writes into the fused design (default 32). With
+  ``fifo_depth="feature_map"`` every FIFO is as deep as its feature map: hls4ml's own
+  default (the "FIFOs blowing up BRAM" issues), what the unfused design keeps and the
+  default when ``fuse_fire=False``. Whether 32 beats suffice at full speed is an
+  assumption until co-simulation.
 * LUT (FINN-R's MVAU model: c0 + c1 * datapath, c0 = 300, c1 = 1.1): per convolution
   300 + 1.1 * (n_mult * (mult_luts + 2*(W+A)) + acc + n_out * out_bits): an adder-tree
   share per multiplier (FINN's (W+A)*(2Q-1)), a ReLU/cast per output channel, and
@@ -66,15 +89,19 @@ R divides n_in, or R = n_in*d with d dividing n_out (see ``valid_reuse_factors``
   keeps acc[n_out] fully partitioned) or 2 * n_mult * acc_bits when R > n_in (n_mult
   adders, each time-shared by R/n_in accumulators through a mux). Max pool: 4
   compare-selects per channel processed per cycle (separable 3x3) at 2 LUTs per bit,
-  plus an R:1 channel-group mux. GAP: an adder per channel processed per cycle. Plus
-  memories placed in LUTs, plus the shell allowance. Flip-flops are not estimated (FF
+  plus an R:1 channel-group mux. GAP: an adder per channel processed per cycle. hls4ml's
+  streaming ReLU, clone, zero-pad and concatenate layers: SIMPLE_LAYER_LUT each for control,
+  plus RELU_LUT_PER_BIT per bit of a ReLU's input pixel and one LUT per bit of a zero-pad's
+  pixel (a mux with zero). Plus memories placed in LUTs, plus the shell allowance. Flip-flops are not estimated (FF
   budgets are twice the LUT budgets on these parts and hls4ml designs have run at
   FF ~ LUT, so LUTs bind first). Expect the LUT figure to be within a factor of ~2 of synthesis, not
   better: HLS LUT counts depend on scheduling, muxing and retiming this model ignores.
 * Cycles per frame (initiation interval of a layer): conv: out_pixels * R +
   (in_pixels - out_pixels) (each input pixel costs >= 1 cycle; the ones that complete
   no window are line-buffer fill and stride skips). Fire: max(squeeze: H*W*R_s,
-  expand: H*W*max(R_e1, R_e3) + W + 1). Max pool: H*W*R (input pixels). Zero padding:
+  expand: H*W*max(R_e1, R_e3) + W + 1). Generic Fire: max(H*W*R_s, H*W*R_e1, (H+2)*(W+2)
+  zero-pad, H*W*R_e3 + (H+2)*(W+2) - H*W). ReLU, clone, concatenate: H*W (a pixel per
+  cycle). Max pool: H*W*R (input pixels). Zero padding:
   one cycle per padded pixel. GAP: H*W*R + C. Pipeline: frames/s = clock / the largest
   of these (every layer runs concurrently; the input stream takes a pixel per cycle).
 
@@ -104,7 +131,10 @@ LAYER_LUT_BASE = 300            # FINN-R c0: control per layer (per convolution 
 LUT_SCALE = 1.1                 # FINN-R c1
 POOL_LUT_PER_BIT = 8            # 4 compare-selects per channel x 2 LUTs per bit
 PAD_LUT_BASE = 100
+SIMPLE_LAYER_LUT = 100          # control of an hls4ml relu / clone_stream / concatenate3d layer
+RELU_LUT_PER_BIT = 1            # sign test + saturating cast, per bit of the ReLU's input pixel
 DEFAULT_FIFO_DEPTH = 32
+FEATURE_MAP = "feature_map"     # fifo_depth policy: hls4ml's default, a whole feature map per FIFO
 SHELL_LUT = 5_000               # allowance: AXI DMA + AXI interconnect + reset (not measured here)
 SHELL_BRAM18 = 4                # allowance: DMA stream buffers
 RESOURCES = ("dsp", "bram18", "uram", "lut", "lutram")
@@ -177,6 +207,20 @@ def _buffer(role: str, depth: int, width: int) -> Memory:
     return Memory(role, depth, width, "lut" if depth < LUTRAM_MAX_DEPTH else "bram")
 
 
+def fifo_depth_for(policy: int | str, pixels: int) -> int:
+    """Depth of a stream's FIFO carrying a feature map of `pixels` pixels under a fifo_depth policy:
+    FEATURE_MAP -> hls4ml's default (the whole map); an int d -> min(d, pixels), as set_fifo_depths."""
+    if policy == FEATURE_MAP:
+        return pixels
+    if isinstance(policy, bool) or not isinstance(policy, int) or policy < 1:
+        raise ValueError(f"fifo_depth must be a positive integer or {FEATURE_MAP!r}, got {policy!r}")
+    return min(policy, pixels)
+
+
+def _fifo(policy: int | str, pixels: int, width: int, role: str = "fifo") -> Memory:
+    return _buffer(role, fifo_depth_for(policy, pixels), width)
+
+
 # -- bit widths -------------------------------------------------------------------------------
 @dataclass(frozen=True)
 class ConvBits:
@@ -241,6 +285,9 @@ class LayerEstimate:
     macs: int
     lutram: int = 0
     weights_in: str = ""          # 'bram', 'uram', 'const', 'mixed' or '' (no weights)
+    fifo_bits: int = 0            # bits of the stream FIFOs (depth x width), wherever they are built
+    fifos: int = 0                # how many stream FIFOs: between layers (Memory.role 'fifo...', the
+    #                               streams of the hls4ml graph) and inside a kernel ('kernel fifo ...')
     in_shape: tuple = ()
     out_shape: tuple = ()
 
@@ -357,6 +404,8 @@ class HwLayer:
             ii_cycles=int(self.cycles()), reuse=self.reuse(),
             macs=sum(e.macs for e in self.engines), lutram=mem_lut,
             weights_in=(weights.pop() if len(weights) == 1 else "mixed") if weights else "",
+            fifo_bits=sum(m.bits for m in self.memories if "fifo" in m.role),
+            fifos=sum("fifo" in m.role for m in self.memories),
             in_shape=self.in_shape, out_shape=self.out_shape)
 
 
@@ -364,26 +413,55 @@ def _pixels(shape) -> int:
     return shape[0] * shape[1]
 
 
+def _relu_luts(channels: int, in_bits: int) -> float:
+    """hls4ml's streaming nnet::relu layer: control + a sign test and saturating cast per bit."""
+    return SIMPLE_LAYER_LUT + RELU_LUT_PER_BIT * channels * in_bits
+
+
+def conv_result_bits(bits: ConvBits, relu: bool) -> int:
+    """Width of a stock conv's result_t: one bit more than the activation when a ReLU layer follows
+    (hw/convert.py conv_result_format: ap_fixed<W+1, I+1> for an unsigned ap_ufixed<W, I>)."""
+    return bits.out + 1 if relu else bits.out
+
+
+def _stock_conv_memories(name: str, conv: Conv, in_shape, out_shape, bits: ConvBits, fifo_depth) -> list[Memory]:
+    """Line buffer and stream FIFOs of hls4ml's conv_2d_cl / pointwise_conv_2d_cl (+ its ReLU layer)."""
+    w, c = in_shape[1], in_shape[2]
+    px, n = _pixels(out_shape), out_shape[2]
+    mems = []
+    if conv.kernel > 1:  # ap_shift_reg<T, in_width> line_buffer[K-1][n_chan]: SRLs whatever the depth
+        mems.append(Memory("line buffer", w, (conv.kernel - 1) * c * bits.act, "lut"))
+    mems.append(_fifo(fifo_depth, px, n * conv_result_bits(bits, conv.relu), "fifo (conv -> relu)" if conv.relu
+                      else "fifo"))
+    if conv.relu:
+        mems.append(_fifo(fifo_depth, px, n * bits.out, "fifo (relu)"))
+    return mems
+
+
 class HwConv(HwLayer):
-    """hls4ml stock Conv2D (io_stream, Resource): (K-1)-row ap_shift_reg line buffer + one engine.
+    """hls4ml stock Conv2D (io_stream, Resource): (K-1)-row ap_shift_reg line buffer + one engine,
+    then hls4ml's separate ReLU layer (its own stream and FIFO).
 
     in_shape is the stream it reads, already zero-padded by a preceding HwZeroPad.
     """
     kind = "conv"
 
-    def __init__(self, conv: Conv, in_shape, out_shape, bits: ConvBits, reuse: int, fifo_depth: int):
+    def __init__(self, conv: Conv, in_shape, out_shape, bits: ConvBits, reuse: int, fifo_depth):
         super().__init__(conv.name, in_shape, out_shape)
         h, w, c = in_shape
         k = conv.kernel
+        self.conv, self.bits = conv, bits
         self.engines = [_Engine(conv.name, c * k * k, conv.filters, reuse, _pixels(out_shape), bits)]
-        self.memories = [self.engines[0].weights]
-        if k > 1:  # ap_shift_reg<T, in_width> line_buffer[K-1][n_chan]: SRLs whatever the depth
-            self.memories.append(Memory("line buffer", w, (k - 1) * c * bits.act, "lut"))
-        self.memories.append(_buffer("fifo", fifo_depth, out_shape[2] * bits.out))
+        self.memories = [self.engines[0].weights] + _stock_conv_memories(conv.name, conv, in_shape, out_shape,
+                                                                         bits, fifo_depth)
 
     def cycles(self) -> int:
         e = self.engines[0]
         return e.pixels * e.reuse + (_pixels(self.in_shape) - e.pixels)
+
+    def logic_luts(self, opt):
+        relu = _relu_luts(self.conv.filters, conv_result_bits(self.bits, True)) if self.conv.relu else 0
+        return super().logic_luts(opt) + relu
 
     def reuse(self):
         return self.engines[0].reuse
@@ -393,7 +471,7 @@ class HwFire(HwLayer):
     """sqz's fused Fire kernel: squeeze engine -> 2-row buffer -> expand1x1 | expand3x3 engines."""
     kind = "fire"
 
-    def __init__(self, fire: Fire, in_shape, out_shape, bits: dict, reuse: dict, fifo_depth: int):
+    def __init__(self, fire: Fire, in_shape, out_shape, bits: dict, reuse: dict, fifo_depth):
         super().__init__(fire.name, in_shape, out_shape)
         h, w, c = in_shape
         sq, e1, e3 = fire.convs
@@ -402,15 +480,63 @@ class HwFire(HwLayer):
                         _Engine(e1.name, fire.squeeze, fire.expand1x1, reuse[e1.name], px, bits[e1.name]),
                         _Engine(e3.name, 9 * fire.squeeze, fire.expand3x3, reuse[e3.name], px, bits[e3.name])]
         s_bits = bits[e1.name].act  # the squeeze result, read by both expands
+        e_bits = bits[e1.name].out
+        internal = REGISTER_FIFO_DEPTH  # sqz_fire.h: #pragma HLS STREAM depth=2 on its five internal streams
         self.memories = [e.weights for e in self.engines] + [
             _buffer("line buffer", w, 2 * fire.squeeze * s_bits),
-            _buffer("fifo", fifo_depth, fire.squeeze * s_bits),            # squeeze -> expand
-            _buffer("fifo", fifo_depth, out_shape[2] * bits[e1.name].out)]  # concatenated output
+            _buffer("kernel fifo (squeeze -> window)", internal, fire.squeeze * s_bits),
+            _buffer("kernel fifo (centre tap)", internal, fire.squeeze * s_bits),
+            _buffer("kernel fifo (3x3 window)", internal, 9 * fire.squeeze * s_bits),
+            _buffer("kernel fifo (expand1x1)", internal, fire.expand1x1 * e_bits),
+            _buffer("kernel fifo (expand3x3)", internal, fire.expand3x3 * e_bits),
+            _fifo(fifo_depth, px, out_shape[2] * e_bits)]  # concatenated output, between layers
 
     def cycles(self) -> int:
         sq, e1, e3 = self.engines
         px, w = sq.pixels, self.in_shape[1]
         return max(px * sq.reuse, px * max(e1.reuse, e3.reuse) + w + 1)
+
+    def reuse(self):
+        return {e.name.rsplit("_", 1)[1]: e.reuse for e in self.engines}
+
+
+class HwGenericFire(HwLayer):
+    """A Fire module as hls4ml 1.3.0 generates it unfused (see the module docstring): squeeze conv ->
+    relu -> clone -> (expand1x1 conv -> relu) | (zero-pad -> expand3x3 conv -> relu) -> concatenate,
+    every stream with its FIFO (hls4ml's default depth: the whole feature map)."""
+    kind = "fire_generic"
+
+    def __init__(self, fire: Fire, in_shape, out_shape, bits: dict, reuse: dict, fifo_depth):
+        super().__init__(fire.name, in_shape, out_shape)
+        h, w, c = in_shape
+        sq, e1, e3 = fire.convs
+        px, padded = h * w, (h + 2) * (w + 2)
+        self.fire, self.bits, self.padded = fire, bits, padded
+        self.engines = [_Engine(sq.name, c, fire.squeeze, reuse[sq.name], px, bits[sq.name]),
+                        _Engine(e1.name, fire.squeeze, fire.expand1x1, reuse[e1.name], px, bits[e1.name]),
+                        _Engine(e3.name, 9 * fire.squeeze, fire.expand3x3, reuse[e3.name], px, bits[e3.name])]
+        s = fire.squeeze * bits[sq.name].out          # one squeezed pixel after its ReLU
+        f = fifo_depth
+        self.memories = [e.weights for e in self.engines]
+        self.memories += _stock_conv_memories(sq.name, sq, in_shape, (h, w, fire.squeeze), bits[sq.name], f)
+        self.memories += [_fifo(f, px, s, "fifo (clone -> expand1x1)"), _fifo(f, px, s, "fifo (clone -> zero-pad)"),
+                          _fifo(f, padded, s, "fifo (zero-pad -> expand3x3)")]
+        self.memories += _stock_conv_memories(e1.name, e1, (h, w, fire.squeeze), (h, w, fire.expand1x1),
+                                              bits[e1.name], f)
+        self.memories += _stock_conv_memories(e3.name, e3, (h + 2, w + 2, fire.squeeze), (h, w, fire.expand3x3),
+                                              bits[e3.name], f)
+        self.memories.append(_fifo(f, px, out_shape[2] * bits[e1.name].out, "fifo (concatenate)"))
+
+    def cycles(self) -> int:
+        sq, e1, e3 = self.engines
+        px = sq.pixels
+        return max(px * sq.reuse, px * e1.reuse, self.padded, px * e3.reuse + self.padded - px)
+
+    def logic_luts(self, opt):
+        relus = sum(_relu_luts(c.filters, conv_result_bits(self.bits[c.name], True)) for c in self.fire.convs)
+        s = self.fire.squeeze * self.bits[self.fire.convs[0].name].out
+        clone_pad_concat = SIMPLE_LAYER_LUT + (PAD_LUT_BASE + s) + SIMPLE_LAYER_LUT
+        return super().logic_luts(opt) + relus + clone_pad_concat
 
     def reuse(self):
         return {e.name.rsplit("_", 1)[1]: e.reuse for e in self.engines}
@@ -435,14 +561,14 @@ class HwMaxPool(HwLayer):
     """
     kind = "maxpool"
 
-    def __init__(self, pool: MaxPool, in_shape, out_shape, act_bits: int, fifo_depth: int, reuse: int = 1):
+    def __init__(self, pool: MaxPool, in_shape, out_shape, act_bits: int, fifo_depth, reuse: int = 1):
         super().__init__(pool.name, in_shape, out_shape)
         h, w, c = in_shape
         _check_channel_reuse(pool.name, c, reuse)
         self.c, self.act, self.r = c, act_bits, reuse
         # row buffers addressed by (column, channel group): W*R deep, 2 rows x C/R channels wide
         self.memories = [_buffer("line buffer", w * reuse, (pool.kernel - 1) * (c // reuse) * act_bits),
-                         _buffer("fifo", fifo_depth, c * act_bits)]
+                         _fifo(fifo_depth, _pixels(out_shape), c * act_bits)]
 
     def cycles(self) -> int:
         return _pixels(self.in_shape) * self.r
@@ -458,11 +584,11 @@ class HwMaxPool(HwLayer):
 class HwZeroPad(HwLayer):
     kind = "zeropad"
 
-    def __init__(self, name: str, in_shape, pad: int, act_bits: int, fifo_depth: int):
+    def __init__(self, name: str, in_shape, pad: int, act_bits: int, fifo_depth):
         h, w, c = in_shape
         super().__init__(name, in_shape, (h + 2 * pad, w + 2 * pad, c))
         self.c, self.act = c, act_bits
-        self.memories = [_buffer("fifo", fifo_depth, c * act_bits)]
+        self.memories = [_fifo(fifo_depth, _pixels(self.out_shape), c * act_bits)]
 
     def cycles(self) -> int:
         return _pixels(self.out_shape)
@@ -475,11 +601,11 @@ class HwGlobalAvgPool(HwLayer):
     """Global average pool: C/R accumulating adders, R cycles per pixel, then C reciprocal products."""
     kind = "gap"
 
-    def __init__(self, pool: GlobalAvgPool, in_shape, out_shape, bits: PoolBits, fifo_depth: int, reuse: int = 1):
+    def __init__(self, pool: GlobalAvgPool, in_shape, out_shape, bits: PoolBits, fifo_depth, reuse: int = 1):
         super().__init__(pool.name, in_shape, out_shape)
         _check_channel_reuse(pool.name, in_shape[2], reuse)
         self.c, self.bits, self.r = in_shape[2], bits, reuse
-        self.memories = [_buffer("fifo", fifo_depth, self.c * bits.out)]
+        self.memories = [_fifo(fifo_depth, 1, self.c * bits.out)]  # one word of logits
         if reuse > 1:  # C accumulators as an R-deep memory of C/R-wide words (R = 1: registers)
             self.memories.append(_buffer("accumulators", reuse, (self.c // reuse) * bits.accum))
 
@@ -502,9 +628,10 @@ class HwShell(HwLayer):
     """Allowance for what surrounds the network: AXI DMA, interconnect, input stream FIFO."""
     kind = "shell"
 
-    def __init__(self, in_shape, act_bits: int, fifo_depth: int):
+    def __init__(self, in_shape, act_bits: int, fifo_depth):
         super().__init__("shell", in_shape, in_shape)
-        self.memories = [_buffer("fifo", fifo_depth, in_shape[2] * act_bits)]
+        # sqz_top's input stream (#pragma HLS STREAM depth=2, hw/project.py): registers
+        self.memories = [_buffer("fifo", REGISTER_FIFO_DEPTH, in_shape[2] * act_bits)]
 
     def cycles(self) -> int:
         return _pixels(self.in_shape)  # the DMA delivers one pixel per cycle
@@ -526,10 +653,18 @@ def _resolve(arch, board):
 
 
 def hardware_layers(arch: Architecture | str, bits_or_spec=8, reuse: dict[str, int] | None = None,
-                    input_size: int | None = None, fifo_depth: int = DEFAULT_FIFO_DEPTH,
-                    include_shell: bool = True) -> list[HwLayer]:
-    """The dataflow pipeline as hardware layers, in stream order. reuse: conv name -> R (all convs)."""
+                    input_size: int | None = None, fifo_depth: int | str | None = None,
+                    include_shell: bool = True, fuse_fire: bool = True) -> list[HwLayer]:
+    """The dataflow pipeline as hardware layers, in stream order. reuse: conv name -> R (all convs).
+
+    fuse_fire=False: Fire modules as hls4ml generates them unfused (HwGenericFire). fifo_depth None:
+    DEFAULT_FIFO_DEPTH for the fused design (what set_fifo_depths writes), FEATURE_MAP for the
+    unfused one (hls4ml's depths, which the unfused project keeps).
+    """
     arch = get_architecture(arch) if isinstance(arch, str) else arch
+    if fifo_depth is None:
+        fifo_depth = DEFAULT_FIFO_DEPTH if fuse_fire else FEATURE_MAP
+    fifo_depth_for(fifo_depth, 1)  # validates the policy
     names = [c.name for c in arch.convs()]
     pools = [l.name for l in arch.layers if isinstance(l, (MaxPool, GlobalAvgPool))]
     reuse = dict(reuse or {})
@@ -558,7 +693,8 @@ def hardware_layers(arch: Architecture | str, bits_or_spec=8, reuse: dict[str, i
             layers.append(HwConv(layer, in_shape, out_shape, b, reuse[layer.name], fifo_depth))
             act = b.out
         elif isinstance(layer, Fire):
-            layers.append(HwFire(layer, in_shape, out_shape, bits, reuse, fifo_depth))
+            layers.append((HwFire if fuse_fire else HwGenericFire)(layer, in_shape, out_shape, bits, reuse,
+                                                                    fifo_depth))
             act = bits[layer.convs[1].name].out
         elif isinstance(layer, MaxPool):
             layers.append(HwMaxPool(layer, in_shape, out_shape, act, fifo_depth, reuse.get(layer.name, 1)))
@@ -571,10 +707,17 @@ def hardware_layers(arch: Architecture | str, bits_or_spec=8, reuse: dict[str, i
     return layers
 
 
+URAM_POLICIES = ("none", "auto", "all")
+WEIGHT_LOAD_ASSUMPTION = ("ASSUMES A WEIGHT-LOAD PATH sqz does not generate: {n} weight ROM(s) in {u} UltraRAM "
+                          "block(s); UltraRAM cannot be initialised from the bitstream and the generated project "
+                          "has only bitstream-initialised ROMs (block RAM / LUTs)")
+
+
 def _place_weights_in_uram(layers: list[HwLayer], board: Board, policy: str) -> None:
-    """Move weight ROMs from block RAM to UltraRAM (mutates Memory.style)."""
-    if policy not in ("auto", "none", "all"):
-        raise ValueError(f"uram must be 'auto', 'none' or 'all', got {policy!r}")
+    """Move weight ROMs from block RAM to UltraRAM (mutates Memory.style). Only with uram='auto' or
+    'all', which ASSUME a start-up weight-load path the generator does not emit (module docstring)."""
+    if policy not in URAM_POLICIES:
+        raise ValueError(f"uram must be 'none', 'auto' or 'all', got {policy!r}")
     if policy == "none" or board.uram == 0:
         return
     roms = [m for l in layers for m in l.memories if m.role == "weights" and m.style == "bram"]
@@ -615,20 +758,30 @@ class Estimate:
     over_budget: tuple[str, ...] = ()
     model: str = ""
     input_size: int = 0
+    fuse_fire: bool = True
+    assumptions: tuple[str, ...] = ()   # what the estimate assumes beyond the generated design
+
+    @property
+    def fifo_bits(self) -> int:
+        return sum(l.fifo_bits for l in self.layers)
 
     def to_json(self) -> dict:
-        """The CLI's contract: {"board", "estimate": {...}, "fits", "layers": [...]}."""
+        """The CLI's contract: {"board", "estimate": {...}, "fits", "layers": [...]}, plus
+        "estimate_assumptions" (empty when the estimate describes exactly the generated design)."""
         return {"board": self.board,
                 "estimate": {"dsp": self.dsp, "bram18": self.bram18, "uram": self.uram, "lut": self.lut,
                              "ii_cycles": self.ii_cycles, "clock_mhz": self.clock_mhz,
                              "fps": round(self.fps, 2)},
                 "fits": self.fits,
+                "estimate_assumptions": list(self.assumptions),
                 "layers": [l.to_json() for l in self.layers]}
 
     def table(self) -> str:
         """Per-layer table, labelled as an estimate."""
         head = (f"ESTIMATE (before synthesis, source={self.source}): {self.model} "
-                f"{self.input_size}x{self.input_size} on {self.board} @ {self.clock_mhz:g} MHz")
+                f"{self.input_size}x{self.input_size} on {self.board} @ {self.clock_mhz:g} MHz"
+                + ("" if self.fuse_fire else ", Fire modules UNFUSED (hls4ml's Clone/Conv/Concatenate)")
+                + "".join(f"\n  {a}" for a in self.assumptions))
         def row(name, kind, reuse, dsp, bram18, uram, lut, cycles):
             return f"{name:<20}{kind:<9}{reuse:<18}{dsp:>6}{bram18:>8}{uram:>6}{lut:>9}{cycles:>10}"
 
@@ -654,23 +807,28 @@ def _percent(used: int, budget: int) -> float:
 
 
 def estimate(arch: Architecture | str, board: Board | str, bits_or_spec=8, reuse: dict[str, int] | None = None, *,
-             input_size: int | None = None, clock_mhz: float | None = None, fifo_depth: int = DEFAULT_FIFO_DEPTH,
-             dsp_packing: bool = False, lut_mult_bits: int = 0, uram: str = "auto",
-             include_shell: bool = True) -> Estimate:
+             input_size: int | None = None, clock_mhz: float | None = None, fifo_depth: int | str | None = None,
+             dsp_packing: bool = False, lut_mult_bits: int = 0, uram: str = "none",
+             include_shell: bool = True, fuse_fire: bool = True) -> Estimate:
     """ESTIMATE resources and frames/s of ``arch`` on ``board`` before synthesis.
 
     bits_or_spec: a uniform bit width (int) or a QuantSpec. reuse: conv name -> reuse factor
     (every convolution, Fire convolutions by their own names); None -> choose_reuse() with the
-    same options (fit the board).
+    same options (fit the board). uram: 'none' (default: the generated design, weights in
+    bitstream-initialised ROMs) or 'auto' / 'all', which ASSUME a weight-load path (see the
+    module docstring; recorded in Estimate.assumptions). fuse_fire=False: hls4ml's unfused Fire
+    modules (HwGenericFire) with hls4ml's feature-map-deep FIFOs unless fifo_depth is given.
     """
     arch, board = _resolve(arch, board)
     clock = float(clock_mhz or board.clock_mhz)
     opts = dict(fifo_depth=fifo_depth, dsp_packing=dsp_packing, lut_mult_bits=lut_mult_bits, uram=uram,
-                include_shell=include_shell)
+                include_shell=include_shell, fuse_fire=fuse_fire)
     if reuse is None:
         reuse = choose_reuse(arch, board, bits_or_spec, input_size=input_size, clock_mhz=clock, **opts)
-    layers = hardware_layers(arch, bits_or_spec, reuse, input_size, fifo_depth, include_shell)
+    layers = hardware_layers(arch, bits_or_spec, reuse, input_size, fifo_depth, include_shell, fuse_fire)
     _place_weights_in_uram(layers, board, uram)
+    in_uram = [m for l in layers for m in l.memories if m.role == "weights" and m.style == "uram"]
+    assumptions = (WEIGHT_LOAD_ASSUMPTION.format(n=len(in_uram), u=sum(m.uram for m in in_uram)),) if in_uram else ()
     cost = CostOptions(board.dsp_type, dsp_packing, lut_mult_bits)
     per_layer = [l.estimate(cost) for l in layers]
     totals = {k: sum(getattr(l, k) for l in per_layer) for k in ("dsp", "bram18", "uram", "lut", "lutram")}
@@ -681,7 +839,8 @@ def estimate(arch: Architecture | str, board: Board | str, bits_or_spec=8, reuse
                     bram18=totals["bram18"], uram=totals["uram"], lut=totals["lut"],
                     ii_cycles=slowest.ii_cycles, fps=clock * 1e6 / slowest.ii_cycles, fits=not over,
                     utilisation=util, lutram=totals["lutram"], bottleneck=slowest.name, over_budget=over,
-                    model=arch.name, input_size=input_size or arch.input_size)
+                    model=arch.name, input_size=input_size or arch.input_size, fuse_fire=fuse_fire,
+                    assumptions=assumptions)
 
 
 # -- folding ----------------------------------------------------------------------------------
@@ -704,7 +863,7 @@ class _Stage:
         return {self.pixels * r + self.fill for _, valid in self.convs for r in valid}
 
 
-def _stages(arch: Architecture, input_size: int | None) -> tuple[list[_Stage], int]:
+def _stages(arch: Architecture, input_size: int | None, fuse_fire: bool = True) -> tuple[list[_Stage], int]:
     """The foldable stages, and the fewest cycles the pipeline can take (floor)."""
     stages, floor = [], _pixels(arch.shapes(input_size)[0][1])  # the input stream: a pixel per cycle
     for layer, in_shape, out_shape in arch.shapes(input_size):
@@ -719,9 +878,15 @@ def _stages(arch: Architecture, input_size: int | None) -> tuple[list[_Stage], i
             sq, e1, e3 = layer.convs
             px = h * w
             stages.append(_Stage([(sq.name, valid_reuse_factors(c, layer.squeeze))], px, 0))
-            stages.append(_Stage([(e1.name, valid_reuse_factors(layer.squeeze, layer.expand1x1)),
-                                  (e3.name, valid_reuse_factors(9 * layer.squeeze, layer.expand3x3))], px, w + 1))
-            floor = max(floor, px)
+            e1_r = valid_reuse_factors(layer.squeeze, layer.expand1x1)
+            e3_r = valid_reuse_factors(9 * layer.squeeze, layer.expand3x3)
+            if fuse_fire:
+                stages.append(_Stage([(e1.name, e1_r), (e3.name, e3_r)], px, w + 1))
+                floor = max(floor, px)
+            else:  # hls4ml: expand1x1 alone; expand3x3 behind a zero-pad reads (H+2)*(W+2) pixels
+                padded = (h + 2) * (w + 2)
+                stages += [_Stage([(e1.name, e1_r)], px, 0), _Stage([(e3.name, e3_r)], px, padded - px)]
+                floor = max(floor, padded)
         elif isinstance(layer, MaxPool):
             stages.append(_Stage([(layer.name, _divisors(c))], h * w, 0))
             floor = max(floor, h * w)
@@ -766,7 +931,7 @@ def choose_reuse(arch: Architecture | str, board: Board | str, bits_or_spec=8, f
     """
     arch, board = _resolve(arch, board)
     clock = float(clock_mhz or board.clock_mhz)
-    stages, floor = _stages(arch, input_size)
+    stages, floor = _stages(arch, input_size, estimate_options.get("fuse_fire", True))
     points = sorted({p for s in stages for p in s.cycle_points() if p > floor} | {floor})
 
     def est(t):

@@ -325,6 +325,19 @@ rm -rf build
 """
 
 
+def _trace_entries(model, design: Design) -> list[dict]:
+    """Traced layers in the order hls4ml's collect_trace_output returns them (a std::map: by name)."""
+    from hw.convert import precision_format
+
+    layers = {l.name: l for l in model.get_layers()}
+    out = []
+    for name in sorted(design.trace):
+        var = layers[name].get_output_variable()
+        fmt = precision_format(var.type.precision)
+        out.append({"name": name, "shape": [int(d) for d in var.shape], "format": str(fmt), "frac": fmt.frac})
+    return out
+
+
 def write_manifest(path: Path, design: Design, key: str, packing: AxiPacking, model) -> None:
     from importlib import metadata
 
@@ -348,6 +361,7 @@ def write_manifest(path: Path, design: Design, key: str, packing: AxiPacking, mo
         "csim": {"library": LIBRARY, "build": BUILD_SCRIPT, "double": f"{PROJECT_NAME}_double",
                  "float": f"{PROJECT_NAME}_float", "axi": "sqz_axi_run"},
         "reuse": design.reuse,
+        "trace": _trace_entries(model, design),
         "layers": [p.to_json() for p in design.layers],
         "spec": design.spec.to_json(),
     }

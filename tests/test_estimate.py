@@ -4,9 +4,9 @@ import math
 import pytest
 
 from hw.boards import BOARDS, get_board
-from hw.estimate import (bram18_blocks, choose_reuse, dsp_per_multiplier, estimate, uram_blocks,
-                         valid_reuse_factors)
-from model.architecture import Architecture, Conv, get_architecture
+from hw.estimate import (FEATURE_MAP, bram18_blocks, choose_reuse, dsp_per_multiplier, estimate, hardware_layers,
+                         uram_blocks, valid_reuse_factors)
+from model.architecture import Architecture, Conv, Fire, get_architecture
 
 
 def one_conv(name="pw", filters=32, kernel=1, size=8, channels=16):
@@ -66,7 +66,7 @@ def test_weights_larger_than_block_ram_do_not_fit():
     n = 512 * 9 * 1024
     est = estimate(big, "pynq-z2", 8, {"big": n}, include_shell=False)
     assert est.dsp == 1
-    assert not est.fits and est.over_budget == ("bram18",)
+    assert not est.fits and "bram18" in est.over_budget and "dsp" not in est.over_budget
     assert est.bram18 > get_board("pynq-z2").bram18 and est.utilisation["bram18"] > 100
     small = estimate(one_conv(), "pynq-z2", 8, {"pw": 8})
     assert small.fits and small.over_budget == ()
@@ -79,6 +79,21 @@ def test_uram_takes_weights_only_where_there_is_uram():
     without = estimate(arch, "zcu104", 8, reuse, input_size=224, uram="none")
     assert without.uram == 0 and with_uram.uram > 0 and with_uram.bram18 < without.bram18
     assert estimate(arch, "ultra96-v2", 8, reuse, input_size=224, uram="all").uram == 0
+
+
+def test_weights_stay_out_of_uram_unless_a_load_path_is_assumed_and_then_it_is_labelled():
+    # UltraRAM has no bitstream initialisation and the generator emits plain ROMs: the default estimate
+    # (and the folding chosen with it) must not count on URAM for weights.
+    arch = get_architecture("squeezenet1_1")
+    default = estimate(arch, "zcu104", 8, input_size=224)
+    assert default.uram == 0 and default.assumptions == () and default.to_json()["estimate_assumptions"] == []
+    assert all(l.weights_in != "uram" for l in default.layers)
+    assumed = estimate(arch, "zcu104", 8, input_size=224, uram="auto")
+    assert assumed.uram > 0 and len(assumed.assumptions) == 1
+    assert "WEIGHT-LOAD PATH" in assumed.assumptions[0] and "WEIGHT-LOAD PATH" in assumed.table()
+    assert assumed.to_json()["estimate_assumptions"] == list(assumed.assumptions)
+    with pytest.raises(ValueError, match="uram must be"):
+        estimate(arch, "zcu104", 8, input_size=224, uram="yes")
 
 
 def test_choose_reuse_meets_the_fps_target_it_is_given():
@@ -141,7 +156,8 @@ def test_squeezenet_1_1_at_224_has_the_known_pooled_sizes():
 def test_json_has_the_cli_contract_and_says_estimate():
     est = estimate(one_conv(), "kv260", 8, {"pw": 8})
     data = est.to_json()
-    assert set(data) == {"board", "estimate", "fits", "layers"}
+    assert set(data) == {"board", "estimate", "fits", "layers", "estimate_assumptions"}
+    assert data["estimate_assumptions"] == []
     assert set(data["estimate"]) == {"dsp", "bram18", "uram", "lut", "ii_cycles", "clock_mhz", "fps"}
     assert data["board"] == "kv260" and est.source == "estimate"
     assert [l["name"] for l in data["layers"]] == ["shell", "pw"]
@@ -167,3 +183,52 @@ def test_quantspec_widths_drive_the_estimate():
     wide = estimate(arch, "zcu104", spec(16), reuse, input_size=224, uram="none")
     assert wide.bram18 > narrow.bram18 and wide.dsp == narrow.dsp   # 16 x 8 bits still fit one DSP
     assert narrow.ii_cycles == wide.ii_cycles
+
+
+def fire_only(size=16):
+    return Architecture("fire_only", size, (Fire("f", 4, 8, 8),), in_channels=16)
+
+
+FIRE_REUSE = {"f_squeeze1x1": 4, "f_expand1x1": 2, "f_expand3x3": 9}
+
+
+def test_generic_fire_models_hls4ml_clone_conv_concatenate_by_hand():
+    # 16x16x16 -> squeeze 4 -> expand 8 + 8, 8 bits. Same engines (DSP) both ways:
+    # 16*4/4 + 4*8/2 + 36*8/9 = 16 + 16 + 32.
+    fused = estimate(fire_only(), "zcu104", 8, FIRE_REUSE, include_shell=False)
+    generic = estimate(fire_only(), "zcu104", 8, FIRE_REUSE, include_shell=False, fuse_fire=False)
+    (f,), (g,) = fused.layers, generic.layers
+    assert (f.kind, g.kind) == ("fire", "fire_generic") and f.dsp == g.dsp == 64
+    # cycles: fused max(256*4, 256*9 + W + 1); generic max(256*4, 256*2, 18*18 zero-pad, 256*9 + 324 - 256)
+    assert (f.ii_cycles, g.ii_cycles) == (256 * 9 + 17, 256 * 9 + 68)
+    # hls4ml's ten streams, each a whole feature map deep (conv results are one bit wider than the ReLU's):
+    # squeeze conv->relu 36 b, relu 32 b, two clone copies 32 b, zero-pad (324 deep) 32 b,
+    # expand1x1 and expand3x3 conv->relu 72 b and relu 64 b each, concatenate 128 b
+    assert g.fifos == 10
+    assert g.fifo_bits == 256 * (36 + 3 * 32 + 2 * 72 + 2 * 64 + 128) + 324 * 32
+    # fused: five internal 2-deep register streams (32, 32, 9*32, 64, 64 b) and a 32-deep output FIFO
+    assert f.fifos == 6 and f.fifo_bits == 2 * (32 + 32 + 288 + 64 + 64) + 32 * 128
+    # the generic FIFOs (depth >= 128) are block RAM: 512x36 RAMB18s, 1+1+1+1+1 + 2+2 + 2+2 + 4
+    assert g.bram18 - f.bram18 == 17
+    assert g.lut > f.lut
+
+
+def test_fifo_depth_policies():
+    # fused design: min(32, pixels) per FIFO (what set_fifo_depths writes); FEATURE_MAP: hls4ml's depths
+    layers = hardware_layers(fire_only(4), 8, FIRE_REUSE, include_shell=False)
+    assert max(m.depth for m in layers[0].memories if m.role.startswith("fifo")) == 16
+    deep = hardware_layers(fire_only(), 8, FIRE_REUSE, include_shell=False, fifo_depth=FEATURE_MAP)
+    assert max(m.depth for m in deep[0].memories if m.role == "fifo") == 256
+    assert sorted(m.depth for m in hardware_layers(fire_only(), 8, FIRE_REUSE, include_shell=False,
+                                                   fuse_fire=False)[0].memories if m.role.startswith("fifo")) \
+        == [256] * 9 + [324]
+    with pytest.raises(ValueError, match="fifo_depth"):
+        hardware_layers(fire_only(), 8, FIRE_REUSE, fifo_depth=0)
+
+
+def test_choose_reuse_folds_the_unfused_design_with_its_own_stage_timing():
+    arch = get_architecture("squeezenet1_0")
+    reuse = choose_reuse(arch, "zcu104", 8, fps=200, fuse_fire=False)
+    est = estimate(arch, "zcu104", 8, reuse, fuse_fire=False)
+    assert est.fps >= 200 and {l.kind for l in est.layers} >= {"fire_generic", "conv"}
+    assert not est.fits and "bram18" in est.over_budget   # feature-map-deep FIFOs do not fit SqueezeNet

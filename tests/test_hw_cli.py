@@ -38,11 +38,32 @@ def test_hls_squeezenet1_1_uniform_bits_writes_project_estimate_and_json(tmp_pat
     (["--model", "squeezenet1_0", "--bits", "8", "--board", "nexys"], "unknown board"),
     (["--model", "squeezenet1_0", "--spec", "/nonexistent/spec.json"], "cannot read QuantSpec"),
     (["--model", "squeezenet1_0", "--bits", "40"], "--bits must be in 2..16"),
+    (["--model", "squeezenet1_1", "--bits", "8", "--max-dsp", "0"], "--max-dsp must be >= 1"),
+    (["--model", "squeezenet1_1", "--bits", "8", "--max-dsp", "100", "--reuse", "r.json"], "give one or the other"),
 ])
 def test_hls_user_errors_exit_2_with_a_message(tmp_path, capsys, extra, message):
     assert main(["hls", "--out", str(tmp_path / "p"), *extra]) == 2
     assert message in capsys.readouterr().err
     assert not (tmp_path / "p").exists()
+
+
+def test_hls_max_dsp_budget_folds_within_it_and_uram_only_with_an_assumed_load_path(tmp_path, capsys):
+    from hw.estimate import choose_reuse
+
+    js = tmp_path / "o.json"
+    base = ["hls", "--model", "squeezenet1_1", "--bits", "8", "--board", "zcu104", "--json", str(js)]
+    assert main([*base, "--out", str(tmp_path / "p1"), "--max-dsp", "200"]) == 0
+    result = json.loads(js.read_text())
+    assert result["estimate"]["dsp"] <= 200 and result["budget"] == {"fps": None, "max_dsp": 200, "met": True}
+    assert result["estimate"]["uram"] == 0 and result["estimate_assumptions"] == []   # the generated design
+    assert result["reuse"] == choose_reuse("squeezenet1_1", "zcu104", 8, max_dsp=200)
+    assert "budget: DSP <= 200 -> met" in capsys.readouterr().out
+
+    assert main([*base, "--out", str(tmp_path / "p2"), "--assume-weight-load-path"]) == 0
+    assumed = json.loads(js.read_text())
+    assert assumed["estimate"]["uram"] > 0 and "WEIGHT-LOAD PATH" in assumed["estimate_assumptions"][0]
+    out = capsys.readouterr().out
+    assert "ASSUMES A WEIGHT-LOAD PATH" in out and "the generated project has none" in out
 
 
 def test_hls_csim_squeezenet1_0_is_bit_exact_against_the_emulator(tmp_path):

@@ -18,7 +18,7 @@ import pytest
 pytest.importorskip("hls4ml")
 pytestmark = pytest.mark.skipif(shutil.which("g++") is None, reason="g++ not installed")
 
-from hw.convert import UnsupportedModelError, plan_design  # noqa: E402
+from hw.convert import UnsupportedModelError, plan_design, stream_fifos, to_hls4ml  # noqa: E402
 from hw.csim import CSimError  # noqa: E402
 from hw.project import LIBRARY, Project, build_project, project_dir_for  # noqa: E402
 from model.architecture import Architecture, Conv, Fire, GlobalAvgPool, MaxPool  # noqa: E402
@@ -102,14 +102,52 @@ def test_axi_top_carries_the_same_codes_with_tlast(tiny, fused):
     np.testing.assert_array_equal(codes, tiny["emulator"].logit_codes(tiny["x"][:3]))
 
 
+def emulator_fire_outputs(tiny, x) -> dict:
+    """The emulator's Fire outputs (codes): expand1x1 and expand3x3 results, concatenated."""
+    seen = {}
+    tiny["emulator"]._forward(x, True, lambda name, kind, a: seen.__setitem__(name, a))
+    return {f: np.concatenate([seen[f"{f}_expand1x1"], seen[f"{f}_expand3x3"]], axis=-1).astype(np.int64)
+            for f in ("fire2", "fire3")}
+
+
 def test_fire_kernel_matches_hls4ml_generic_clone_conv_concatenate(tiny, fused, cache_root):
-    design = plan_design(tiny["keras"], tiny["spec"], tiny["arch"], reuse=REUSE, board="zcu104", fuse_fire=False)
+    """Whole Fire output maps, bit for bit: sqz::fire == hls4ml's Clone/Conv/Concatenate == the emulator."""
+    design = plan_design(tiny["keras"], tiny["spec"], tiny["arch"], reuse=REUSE, board="zcu104", fuse_fire=False,
+                         trace=("fire2_concat", "fire3_concat"))
     generic = build_project(design, project_dir_for(design, cache_root))
+    design = plan_design(tiny["keras"], tiny["spec"], tiny["arch"], reuse=REUSE, board="zcu104",
+                         trace=("fire2", "fire3"))
+    ours = build_project(design, project_dir_for(design, cache_root))
     stock = (generic.path / "firmware" / "myproject.cpp").read_text()
-    ours = (fused.path / "firmware" / "myproject.cpp").read_text()
+    fused_cpp = (ours.path / "firmware" / "myproject.cpp").read_text()
     assert "nnet::concatenate3d" in stock and "nnet::clone_stream" in stock and "sqz::fire" not in stock
-    assert "sqz::fire" in ours and "concatenate3d" not in ours
-    np.testing.assert_array_equal(generic.simulator().logit_codes(tiny["x"]), fused.simulator().logit_codes(tiny["x"]))
+    assert "sqz::fire" in fused_cpp and "concatenate3d" not in fused_cpp
+    logits_g, maps_g = generic.simulator().trace(tiny["x"])
+    logits_f, maps_f = ours.simulator().trace(tiny["x"])
+    want = emulator_fire_outputs(tiny, tiny["x"])
+    for fire in ("fire2", "fire3"):
+        assert maps_f[fire].shape == want[fire].shape
+        np.testing.assert_array_equal(maps_g[f"{fire}_concat"], maps_f[fire])
+        np.testing.assert_array_equal(maps_f[fire], want[fire])
+    np.testing.assert_array_equal(logits_g, logits_f)
+    np.testing.assert_array_equal(logits_f, fused.simulator().logit_codes(tiny["x"]))   # tracing changes nothing
+
+
+@pytest.mark.parametrize("fuse_fire", [True, False])
+def test_estimate_lists_the_fifos_hls4ml_generates_for_a_fire_module(tiny, tmp_path, fuse_fire):
+    """hw.estimate's FIFOs between layers (fused: fire output; generic: hls4ml's ten streams, feature-map
+    deep) are the stream variables of the generated graph: same depths, same word widths."""
+    from hw.estimate import hardware_layers
+
+    design = plan_design(tiny["keras"], tiny["spec"], tiny["arch"], reuse=REUSE, board="zcu104", fuse_fire=fuse_fire)
+    model = to_hls4ml(design, tmp_path / "prj")
+    generated = sorted((f["depth"], f["width"]) for f in stream_fifos(
+        model, lambda n: n == "fire2" or n.startswith("fire2_") or "_fire2_" in n))
+    layer = next(l for l in hardware_layers(tiny["arch"], tiny["spec"], design.reuse, fuse_fire=fuse_fire)
+                 if l.name == "fire2")
+    modelled = sorted((m.depth, m.width) for m in layer.memories if m.role.startswith("fifo"))  # not 'kernel fifo'
+    assert generated == modelled
+    assert len(generated) == (1 if fuse_fire else 10)
 
 
 def test_unsupported_pooling_is_rejected_before_any_cpp(tmp_path):
