@@ -13,9 +13,12 @@ import numpy as np
 
 from common import CALIB_STOP, calibrate, load_images, machine, real_model
 
-RULES = [("maxabs", "maxabs", None), ("minmse", "maxabs", None), ("maxabs", "percentile", 99.999),
-         ("minmse", "percentile", 99.99), ("minmse", "percentile", 99.999), ("minmse", "percentile", 99.9999),
-         ("minmse", "minmse", None)]
+# (weight range, activation range, percentile, weight rounding); the first row is Ristretto's own rule
+RULES = [("maxabs", "maxabs", None, "nearest"), ("minmse", "maxabs", None, "nearest"),
+         ("minmse", "percentile", 99.99, "nearest"), ("minmse", "percentile", 99.999, "nearest"),
+         ("minmse", "percentile", 99.9999, "nearest"), ("minmse", "minmse", None, "nearest"),
+         ("minmse", "maxabs", None, "gptq"), ("minmse", "percentile", 99.999, "gptq"),
+         ("minmse", "percentile", 99.9999, "gptq"), ("minmse", "minmse", None, "gptq")]
 
 
 def main():
@@ -34,16 +37,17 @@ def main():
     print(f"machine: {machine()}")
     print(f"calibration: {len(cal_x)} images (lines 1-{CALIB_STOP}); evaluation: {len(x)} held-out images")
     print(f"float: top-1 {100 * np.mean(ref.argmax(1) == y):.2f} %")
-    print(f"{'weights':8s} {'activations':18s} {'top-1 %':>8s} {'agree %':>8s} {'logit err':>9s} {'saturated':>9s}")
-    for wr, ar, pc in RULES:
+    print(f"{'weights':8s} {'activations':18s} {'rounding':8s} {'top-1 %':>8s} {'agree %':>8s} {'logit err':>9s} "
+          f"{'saturated':>9s}")
+    for wr, ar, pc, wround in RULES:
         t = time.perf_counter()
-        spec = make_spec(cal, args.bits, args.bits, wr, ar, pc or 99.999)
+        spec = make_spec(cal, args.bits, args.bits, wr, ar, pc or 99.999, weight_rounding=wround)
         em = FixedPointEmulator(arch, params, spec)
         codes = em.logit_codes(x)
         logits = spec.layers["pool10"].result.to_float(codes)
         err = np.sqrt(np.mean((logits - ref) ** 2) / np.mean(ref ** 2))
         name = ar + (f" {pc}" if pc else "")
-        print(f"{wr:8s} {name:18s} {100 * np.mean(codes.argmax(1) == y):8.2f} "
+        print(f"{wr:8s} {name:18s} {wround:8s} {100 * np.mean(codes.argmax(1) == y):8.2f} "
               f"{100 * np.mean(codes.argmax(1) == ref.argmax(1)):8.2f} {err:9.4f} "
               f"{sum(em.saturations.values()):9d}   ({time.perf_counter() - t:.0f} s)", flush=True)
 

@@ -69,7 +69,7 @@ def main(argv=None) -> int:
     from hw.estimate import choose_reuse
     from hw.project import build_project
     from model.architecture import get_architecture
-    from model.deep_compression import decode, keras_weights
+    from model.deep_compression import decode
     from model.imagenet import ImageFolderDataset
     from model.squeezenet import build_keras
     from quant.emulator import FixedPointEmulator
@@ -82,7 +82,8 @@ def main(argv=None) -> int:
 
     t0 = time.perf_counter()
     reuse = choose_reuse(arch, args.board, spec)
-    keras_model = build_keras(arch, softmax=False, weights=keras_weights(layers))
+    keras_model = build_keras(arch, softmax=False, weights={n: (w.transpose(2, 3, 1, 0), b) for n, (w, b)
+                                                            in spec.effective_params(params).items()})
     design = plan_design(keras_model, spec, arch, reuse=reuse, board=args.board)
     plan_s = time.perf_counter() - t0
     t0 = time.perf_counter()

@@ -125,6 +125,7 @@ def cmd_hls(args) -> int:
     else:
         spec = uniform_spec(arch, args.bits)
     params, weights_note = _weights(arch, args.model, bool(args.csim))
+    params = spec.effective_params(params)      # the spec's optimized (e.g. GPTQ) weight codes, if it has them
 
     t0 = time.perf_counter()
     reuse = _reuse(args, arch, board, spec)

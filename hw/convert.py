@@ -312,6 +312,9 @@ def check_formats(arch: Architecture, spec: QuantSpec, size: int, params: dict) 
             width(name, "accum", f.accum, MAX_ACCUM_BITS)
             x = ins[name]
             w_codes = f.weight.quantize(np.asarray(params[name][0], np.float64))
+            if spec.weights is not None and name in spec.weights and not np.array_equal(w_codes, spec.weights[name]):
+                raise UnsupportedModelError(f"layer {name}: the model's weights are not the QuantSpec's optimized "
+                                            f"weight codes; build the Keras model from spec.effective_params(params)")
             b_codes = f.bias.quantize(np.asarray(params[name][1], np.float64))
             w_acc = w_codes << (f.accum.frac - x.frac - f.weight.frac)
             b_acc = b_codes << (f.accum.frac - f.bias.frac)

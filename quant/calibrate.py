@@ -22,10 +22,12 @@ from model.architecture import Architecture, Conv, Fire, GlobalAvgPool
 from quant import arithmetic as A
 from quant.emulator import FloatNetwork, Params, accumulator_bound
 from quant.fixed_point import FixedFormat
+from quant.rounding import gptq_codes, nearest_codes
 from quant.spec import ConvFormats, PoolFormats, QuantSpec, input_formats
 
 OCTAVES = np.arange(-40, 41)           # histogram bin edges at powers of two: 2**-40 .. 2**40
 SAMPLE_PER_BATCH = 4096                # random output values kept per layer and batch (for min-MSE)
+HESSIAN_ROWS_PER_BATCH = 8192          # input patches per layer and batch for GPTQ's E[x x^T]
 INPUT_FORMAT = FixedFormat(9, 9, True, "AP_RND", "AP_SAT")   # Caffe pixels minus integer means: -123..152, exact
 LOGIT_BITS = 16
 
@@ -68,6 +70,10 @@ class Calibration:
         self.outputs: dict[str, ActivationStats] = {}
         self.input_absmax: dict[str, float] = {}    # per layer, max |input|
         self.acc_absmax: dict[str, float] = {}      # per conv, max |accumulator| before ReLU
+        self.hessians: dict[str, np.ndarray] = {}   # per conv, E[p p^T] of its input patches (for GPTQ)
+        self._hessian_rows: dict[str, int] = {}
+        self._convs = {c.name: c for c in arch.convs()}
+        self._code_cache: dict = {}                 # (layer, weight format) -> optimized codes
         self.images = 0
         self._rng = np.random.default_rng(seed)
 
@@ -78,11 +84,35 @@ class Calibration:
             self.acc_absmax[name] = max(self.acc_absmax.get(name, 0.0), float(np.abs(array).max()))
         elif kind == "input":
             self.input_absmax[name] = max(self.input_absmax.get(name, 0.0), float(np.abs(array).max()))
+            if name in self._convs:
+                conv = self._convs[name]
+                p = A.patches(array, conv.kernel, conv.stride, conv.pad)
+                if len(p) > HESSIAN_ROWS_PER_BATCH:
+                    p = p[self._rng.choice(len(p), HESSIAN_ROWS_PER_BATCH, replace=False)]
+                p = p.astype(np.float64)
+                self.hessians[name] = self.hessians.get(name, 0.0) + p.T @ p
+                self._hessian_rows[name] = self._hessian_rows.get(name, 0) + len(p)
 
     def add_batch(self, images: np.ndarray) -> np.ndarray:
         self.images += len(images)
         return self.net.logits(images, observer=self.observe)
 
+
+    def hessian(self, name: str) -> np.ndarray:
+        return self.hessians[name] / self._hessian_rows[name]
+
+    def weight_codes(self, name: str, fmt: FixedFormat, rounding: str) -> np.ndarray:
+        """Codes of a layer's weights in fmt: 'nearest' or 'gptq' (cached: the search asks repeatedly)."""
+        key = (name, str(fmt), rounding)
+        if key not in self._code_cache:
+            w = self.params[name][0]
+            if rounding == "gptq":
+                self._code_cache[key] = gptq_codes(w, self.hessian(name), fmt)
+            elif rounding == "nearest":
+                self._code_cache[key] = nearest_codes(w, fmt)
+            else:
+                raise ValueError(f"unknown weight rounding {rounding!r} (nearest, gptq)")
+        return self._code_cache[key]
 
     def summary(self) -> dict[str, dict]:
         """Per layer: the measured ranges (float units) the formats are chosen from."""
@@ -156,8 +186,11 @@ def _per_layer(value, names, what):
 
 def make_spec(cal: Calibration, weight_bits: int | dict, activation_bits: int | dict,
               weight_rule: str = "minmse", activation_rule: str = "percentile", percentile: float = 99.999,
-              rounding: str = "AP_RND", logit_bits: int = LOGIT_BITS) -> QuantSpec:
+              rounding: str = "AP_RND", logit_bits: int = LOGIT_BITS, weight_rounding: str = "gptq") -> QuantSpec:
     """Formats for every layer from calibration statistics and the requested widths (int or per layer).
+
+    weight_rounding 'nearest' rounds each weight on its own; 'gptq' (quant/rounding.py) chooses the
+    codes that minimize each layer's output error on the calibration images; the spec carries them.
 
     A Fire module's two expands share one result format (one stream): the wider of their widths and
     statistics merged over both.
@@ -176,7 +209,9 @@ def make_spec(cal: Calibration, weight_bits: int | dict, activation_bits: int | 
                                                    for n in names})
     skeleton.layers[gap.name] = PoolFormats(results[last], results[last], 1, 0)
     inputs = input_formats(arch, skeleton)
-    layers: dict = {n: _conv_formats(params[n], weights[n], inputs[n], results[n], rounding) for n in names}
+    codes = {n: cal.weight_codes(n, weights[n], weight_rounding) for n in names}
+    layers: dict = {n: _conv_formats(codes[n], params[n][1], weights[n], inputs[n], results[n], rounding)
+                    for n in names}
 
     # global average pool: exact sum, reciprocal multiply, logits in `logit_bits` unsigned bits
     x = results[last]
@@ -189,7 +224,8 @@ def make_spec(cal: Calibration, weight_bits: int | dict, activation_bits: int | 
                                    multiplier, shift)
     spec = QuantSpec(arch.name, INPUT_FORMAT, layers, {
         "images": cal.images, "weight_rule": weight_rule, "activation_rule": activation_rule,
-        "percentile": percentile if activation_rule == "percentile" else None})
+        "percentile": percentile if activation_rule == "percentile" else None, "weight_rounding": weight_rounding},
+        weights=codes if weight_rounding != "nearest" else None)
     spec.validate(arch)
     return spec
 
@@ -217,12 +253,13 @@ def _activation_formats(cal: Calibration, abits: dict, rule: str, percentile: fl
     return out
 
 
-def _conv_formats(param, weight: FixedFormat, x: FixedFormat, result: FixedFormat, rounding: str) -> ConvFormats:
+def _conv_formats(w_codes: np.ndarray, b, weight: FixedFormat, x: FixedFormat, result: FixedFormat,
+                  rounding: str) -> ConvFormats:
     """Bias at the products' fractional bits; accumulator exactly as wide as these weights can reach."""
-    w, b = (np.asarray(a, np.float64) for a in param)
+    b = np.asarray(b, np.float64)
     frac = x.frac + weight.frac
     b_int = ceil_log2(float(np.abs(b).max()) + 2.0 ** -frac) + 1
     bias = FixedFormat(max(b_int + frac, 2), b_int, True, rounding, "AP_SAT")
-    bound = accumulator_bound(weight.quantize(w), bias.quantize(b), x)
+    bound = accumulator_bound(w_codes, bias.quantize(b), x)
     acc_width = max(int(bound).bit_length() + 1, 2)
     return ConvFormats(weight, bias, FixedFormat(acc_width, acc_width - frac, True, "AP_TRN", "AP_WRAP"), result)

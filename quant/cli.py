@@ -29,6 +29,8 @@ def add_commands(sub) -> None:
     p.add_argument("--weight-rule", default="minmse", choices=("maxabs", "minmse"))
     p.add_argument("--activation-rule", default="percentile", choices=("maxabs", "percentile", "minmse"))
     p.add_argument("--percentile", type=float, default=99.999)
+    p.add_argument("--weight-rounding", default="gptq", choices=("nearest", "gptq"),
+                   help="weights rounded one by one, or GPTQ: rounded to minimize each layer's output error")
     p.add_argument("--rounding", default="AP_RND", help="rounding mode of weights and results (AP_RND, AP_RND_CONV, ...)")
     p.add_argument("--no-per-layer", action="store_true", help="search: Ristretto's sweeps only")
     p.add_argument("--out", required=True, help="QuantSpec JSON to write")
@@ -90,7 +92,8 @@ def cmd_quantize(args) -> int:
     calib_s = time.perf_counter() - t0
 
     def make(w, a):
-        return make_spec(cal, w, a, args.weight_rule, args.activation_rule, args.percentile, args.rounding)
+        return make_spec(cal, w, a, args.weight_rule, args.activation_rule, args.percentile, args.rounding,
+                         weight_rounding=args.weight_rounding)
 
     # 2. formats: uniform widths, or the search on the calibration images
     result = None
@@ -125,7 +128,7 @@ def cmd_quantize(args) -> int:
         "saturations": emulator.saturation_report(),
         "margin": args.margin,
         "rules": {"weights": args.weight_rule, "activations": args.activation_rule, "percentile": args.percentile,
-                  "rounding": args.rounding},
+                  "rounding": args.rounding, "weight_rounding": args.weight_rounding},
         "calibration": {"data": str(Path(args.calib).resolve()), "selection": _selection_summary(calib),
                         "images": cal.images, "seconds": calib_s, "layers": cal.summary()},
         "evaluation": {"data": str(Path(args.data).resolve()), "selection": _selection_summary(evalset),

@@ -21,9 +21,13 @@ Conventions the emulator (quant/emulator.py) and the HLS kernels (hw/) both foll
 """
 from __future__ import annotations
 
+import hashlib
+import io
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
+
+import numpy as np
 
 from model.architecture import Architecture, Conv, Fire, GlobalAvgPool, get_architecture
 from quant.fixed_point import FixedFormat, FormatError
@@ -66,6 +70,24 @@ class QuantSpec:
     input: FixedFormat
     layers: dict[str, ConvFormats | PoolFormats]
     calibration: dict = field(default_factory=dict)
+    # Optimized weight codes (OIHW integers of each layer's weight format), e.g. from GPTQ; None: the
+    # float weights rounded to nearest. Saved beside the JSON as <name>.weights.npz with its sha256.
+    weights: dict[str, np.ndarray] | None = None
+
+    def weight_codes(self, name: str, w_float: np.ndarray) -> np.ndarray:
+        """The integer weight codes of a layer: the spec's own, or the float weights rounded."""
+        if self.weights is not None and name in self.weights:
+            return self.weights[name]
+        return self.layers[name].weight.quantize(np.asarray(w_float, np.float64))
+
+    def effective_params(self, params: dict) -> dict:
+        """Float parameters whose weights are exactly the spec's codes (so any consumer that rounds
+        them to the spec's formats gets the spec's codes back, bit for bit)."""
+        out = {}
+        for name, (w, b) in params.items():
+            f = self.layers[name].weight
+            out[name] = (f.to_float(self.weight_codes(name, w)).astype(np.float32), b)
+        return out
 
     # -- derived views -------------------------------------------------------------------------
     def input_format(self, name: str, arch: Architecture | None = None) -> FixedFormat:
@@ -84,7 +106,17 @@ class QuantSpec:
                 "layers": {n: f.to_json() for n, f in self.layers.items()}, "calibration": self.calibration}
 
     def save(self, path: str | Path) -> None:
-        Path(path).write_text(json.dumps(self.to_json(), indent=1) + "\n")
+        path = Path(path)
+        data = self.to_json()
+        if self.weights is not None:
+            buf = io.BytesIO()
+            np.savez_compressed(buf, **{n: c.astype(np.int32) for n, c in self.weights.items()})
+            blob = buf.getvalue()
+            weights_path = path.with_name(path.stem + ".weights.npz")
+            weights_path.write_bytes(blob)
+            data["weights"] = {"file": weights_path.name, "sha256": hashlib.sha256(blob).hexdigest(),
+                               "rounding": self.calibration.get("weight_rounding", "optimized")}
+        path.write_text(json.dumps(data, indent=1) + "\n")
 
     @classmethod
     def load(cls, path: str | Path, arch: Architecture | None = None) -> "QuantSpec":
@@ -95,10 +127,11 @@ class QuantSpec:
             raise SpecError(f"{path}: cannot read QuantSpec ({e.strerror})") from None
         except json.JSONDecodeError as e:
             raise SpecError(f"{path}: not valid JSON ({e})") from None
-        return cls.from_json(data, arch, where=str(path))
+        return cls.from_json(data, arch, where=str(path), base_dir=path.parent)
 
     @classmethod
-    def from_json(cls, data: dict, arch: Architecture | None = None, where: str = "QuantSpec") -> "QuantSpec":
+    def from_json(cls, data: dict, arch: Architecture | None = None, where: str = "QuantSpec",
+                  base_dir: Path | None = None) -> "QuantSpec":
         if not isinstance(data, dict) or data.get("format") != SPEC_FORMAT:
             raise SpecError(f"{where}: not a QuantSpec (field 'format' must be {SPEC_FORMAT!r})")
         if data.get("version") != SPEC_VERSION:
@@ -144,6 +177,8 @@ class QuantSpec:
                     raise SpecError(f"{where}: layer {name}: missing field {missing[0]!r}")
                 layers[name] = ConvFormats(*(fmt(entry[k], f"layer {name} field {k!r}") for k in keys))
         spec = cls(data["model"], fmt(data["input"], "field 'input'"), layers, data.get("calibration", {}))
+        if data.get("weights") is not None:
+            spec.weights = _load_weight_codes(data["weights"], base_dir or Path("."), where)
         spec.validate(arch, where)
         return spec
 
@@ -185,6 +220,18 @@ class QuantSpec:
                 if f.multiplier <= 0 or not 0 <= f.shift <= 40:
                     raise SpecError(f"{where}: layer {name} field 'reciprocal': multiplier must be > 0 "
                                     f"and shift in 0..40 (got {f.multiplier}, {f.shift})")
+        if self.weights is not None:
+            shapes = arch.conv_shapes()
+            for name, codes in self.weights.items():
+                if name not in shapes:
+                    raise SpecError(f"{where}: weights file holds layer {name}, which {arch.name} does not have")
+                if tuple(codes.shape) != tuple(shapes[name]["weight"]):
+                    raise SpecError(f"{where}: layer {name}: weight codes have shape {tuple(codes.shape)}, "
+                                    f"the layer needs {tuple(shapes[name]['weight'])}")
+                f = self.layers[name].weight
+                if codes.size and (codes.min() < f.min_code or codes.max() > f.max_code):
+                    raise SpecError(f"{where}: layer {name}: weight codes outside {f} "
+                                    f"({codes.min()}..{codes.max()})")
         for layer in arch.layers:
             if isinstance(layer, Fire):
                 _, e1, e3 = layer.convs
@@ -211,3 +258,19 @@ def input_formats(arch: Architecture, spec: QuantSpec) -> dict[str, FixedFormat]
             out[layer.name] = current
             current = spec.layers[layer.name].result
     return out
+
+
+def _load_weight_codes(entry: dict, base_dir: Path, where: str) -> dict[str, np.ndarray]:
+    try:
+        path = base_dir / entry["file"]
+        want = entry["sha256"]
+    except (KeyError, TypeError):
+        raise SpecError(f"{where}: field 'weights' needs 'file' and 'sha256'") from None
+    try:
+        blob = path.read_bytes()
+    except OSError as e:
+        raise SpecError(f"{where}: field 'weights': cannot read {path} ({e.strerror})") from None
+    if hashlib.sha256(blob).hexdigest() != want:
+        raise SpecError(f"{where}: field 'weights': {path} does not match its sha256 (altered or from another spec)")
+    with np.load(io.BytesIO(blob)) as npz:
+        return {n: npz[n].astype(np.int64) for n in npz.files}

@@ -28,7 +28,7 @@ def scalar_reference(arch, spec, params, image):
 
     def conv(c: Conv, x):
         f = spec.layers[c.name]
-        w = f.weight.quantize(params[c.name][0].astype(np.float64))
+        w = spec.weight_codes(c.name, params[c.name][0])
         b = f.bias.quantize(params[c.name][1].astype(np.float64))
         acc_frac = f.accum.frac
         sx = acc_frac - ins[c.name].frac - f.weight.frac
@@ -160,3 +160,44 @@ def test_accumulator_too_narrow_for_the_weights_is_rejected(tiny):
     spec.layers["conv1"] = ConvFormats(f.weight, f.bias, FixedFormat(f.accum.width - 3, f.accum.integer - 3), f.result)
     with pytest.raises(SpecError, match="conv1.*accum.*overflow"):
         FixedPointEmulator(arch, params, spec)
+
+
+def test_gptq_rounding_lowers_layer_output_error_and_keeps_zeros(tiny):
+    arch, params, cal = tiny
+    spec_nearest = make_spec(cal, 4, 8, weight_rounding="nearest")
+    spec_gptq = make_spec(cal, 4, 8, weight_rounding="gptq")
+    assert spec_nearest.weights is None and spec_gptq.weights is not None
+    for name in ("conv1", "fire2_expand3x3", "conv10"):
+        w = params[name][0].astype(np.float64)
+        f = spec_gptq.layers[name].weight
+        assert f == spec_nearest.layers[name].weight
+        H = cal.hessian(name)
+        wm = A.weight_matrix(w).T
+
+        def output_error(codes):
+            d = A.weight_matrix(f.to_float(codes)).T - wm
+            return np.trace(d @ H @ d.T)
+
+        assert output_error(spec_gptq.weights[name]) < output_error(spec_nearest.weight_codes(name, w))
+        assert (spec_gptq.weights[name][w == 0] == 0).all()           # pruned weights stay pruned
+
+
+def test_optimized_weights_travel_with_the_spec(tiny, tmp_path):
+    from quant.spec import QuantSpec
+    arch, params, cal = tiny
+    spec = make_spec(cal, 6, 8, weight_rounding="gptq")
+    spec.save(tmp_path / "s.json")
+    assert (tmp_path / "s.weights.npz").exists()
+    loaded = QuantSpec.load(tmp_path / "s.json", arch)
+    images = tiny_images(4, seed=5)
+    want = FixedPointEmulator(arch, params, spec).logit_codes(images)
+    np.testing.assert_array_equal(FixedPointEmulator(arch, params, loaded).logit_codes(images), want)
+    # consumers that round float weights themselves get the same codes from effective_params
+    eff = loaded.effective_params(params)
+    for name, (w, _) in eff.items():
+        np.testing.assert_array_equal(loaded.layers[name].weight.quantize(w.astype(np.float64)), loaded.weights[name])
+    blob = bytearray((tmp_path / "s.weights.npz").read_bytes())
+    blob[-30] ^= 0xFF
+    (tmp_path / "s.weights.npz").write_bytes(bytes(blob))
+    with pytest.raises(SpecError, match="sha256"):
+        QuantSpec.load(tmp_path / "s.json", arch)
