@@ -7,7 +7,9 @@
 """
 from __future__ import annotations
 
+import os
 from collections import defaultdict
+from concurrent.futures import ThreadPoolExecutor
 from typing import Callable
 
 import numpy as np
@@ -102,14 +104,30 @@ class FixedPointEmulator:
                                       "w_codes": w_codes, "b_codes": b_codes, "bound": bound}
 
     # -- forward -------------------------------------------------------------------------------
-    def quantize_input(self, x: np.ndarray) -> np.ndarray:
-        codes, n_over = A.quantize(self.spec.input, x)
-        self.saturations["input"] += n_over
-        return codes.astype(np.float32)
+    def logit_codes(self, x: np.ndarray, batch_size: int = 16, quantize_input: bool = True,
+                    threads: int | None = None) -> np.ndarray:
+        """int64 codes of the logits (the avg pool's result format) for NHWC float images.
 
-    def logit_codes(self, x: np.ndarray, batch_size: int = 16, quantize_input: bool = True) -> np.ndarray:
-        """int64 codes of the logits (the avg pool's result format) for NHWC float images."""
-        return _batched(lambda xb: self._forward(xb, quantize_input), np.asarray(x), batch_size).astype(np.int64)
+        With several cores, chunks of the batch run in parallel threads with single-threaded BLAS:
+        numpy releases the GIL in its copies, ufuncs and matrix products, so the elementwise work
+        (patches, rounding, pooling) uses every core too, not only the matrix products.
+        """
+        x = np.asarray(x)
+        threads = min(threads or os.cpu_count() or 1, max(len(x) // 4, 1))
+        if threads <= 1:
+            return _batched(lambda xb: self._forward(xb, quantize_input), x, batch_size).astype(np.int64)
+        from threadpoolctl import threadpool_limits
+
+        chunk = -(-len(x) // threads)
+        parts = [x[i:i + chunk] for i in range(0, len(x), chunk)]
+        counts = [defaultdict(int) for _ in parts]
+        with threadpool_limits(1, user_api="blas"), ThreadPoolExecutor(len(parts)) as pool:
+            outs = list(pool.map(lambda p, c: _batched(lambda xb: self._forward(xb, quantize_input, counts=c),
+                                                       p, batch_size), parts, counts))
+        for c in counts:
+            for k, v in c.items():
+                self.saturations[k] += v
+        return np.concatenate(outs).astype(np.int64)
 
     def logits(self, x: np.ndarray, batch_size: int = 16) -> np.ndarray:
         gap_fmt = self.spec.layers[self._gap_name()].result
@@ -118,14 +136,21 @@ class FixedPointEmulator:
     def _gap_name(self) -> str:
         return next(l.name for l in self.arch.layers if isinstance(l, GlobalAvgPool))
 
-    def _forward(self, x: np.ndarray, quantize_input: bool, observer: Callable | None = None) -> np.ndarray:
-        x = self.quantize_input(x) if quantize_input else np.asarray(x, np.float32)
+    def _forward(self, x: np.ndarray, quantize_input: bool, observer: Callable | None = None,
+                 counts: dict | None = None) -> np.ndarray:
+        counts = self.saturations if counts is None else counts
+        if quantize_input:
+            codes, n_over = A.quantize(self.spec.input, x)
+            counts["input"] += n_over
+            x = codes.astype(np.float32)
+        else:
+            x = np.asarray(x, np.float32)
 
         def conv(c: Conv, inp):
             L = self.layers[c.name]
             acc = A.conv2d(inp.astype(L["dtype"], copy=False), L["wmat"], L["bias"], c.kernel, c.stride, c.pad)
             out, n_over = A.requantize(L["fmt"].result, acc, L["acc_frac"], relu=c.relu)
-            self.saturations[c.name] += n_over
+            counts[c.name] += n_over
             if observer:
                 observer(c.name, "output", out)
             return out.astype(np.float32, copy=False)
@@ -133,7 +158,7 @@ class FixedPointEmulator:
         def gap(layer, inp):
             p: PoolFormats = self.spec.layers[layer.name]
             out, n_over = A.global_avgpool(inp, p.multiplier, p.shift, self.in_fmt[layer.name].frac, p.result)
-            self.saturations[layer.name] += n_over
+            counts[layer.name] += n_over
             return out
 
         pool = lambda p, inp: A.maxpool(inp, p.kernel, p.stride)
