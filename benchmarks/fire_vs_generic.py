@@ -66,7 +66,8 @@ def front_of_squeezenet(full):
 
 
 def front_spec(front, full_spec):
-    """The full network's formats for conv1 / fire2; an exact average of fire2's map in fire2's format."""
+    """The full network's formats for conv1 / fire2; an exact average of fire2's map in fire2's format.
+    (No weight codes: the caller passes full_spec.effective_params, whose rounding gives the spec's codes.)"""
     from quant.arithmetic import reciprocal
     from quant.fixed_point import FixedFormat
     from quant.spec import PoolFormats, QuantSpec
@@ -120,7 +121,9 @@ def main(argv=None) -> int:
     full_spec, _ = calibrated_spec(full, params_full, Path(args.data), Path(args.spec_dir))
     front = front_of_squeezenet(full)
     spec = front_spec(front, full_spec)
-    params = {c.name: params_full[c.name] for c in front.convs()}
+    # the spec's own weight codes (e.g. GPTQ), as float values that round back to exactly those codes
+    effective = full_spec.effective_params(params_full)
+    params = {c.name: effective[c.name] for c in front.convs()}
     full_reuse = choose_reuse(full, BOARD, full_spec)
     reuse = {n: r for n, r in full_reuse.items() if n in params or n == "pool1"}
     reuse["pool10"] = 1

@@ -67,8 +67,8 @@ def tiny():
     params = tiny_params(arch)
     cal = Calibration(arch, params)
     cal.add_batch(images(16, seed=7))
-    spec = make_spec(cal, 8, 8)
-    return {"arch": arch, "params": params, "spec": spec, "keras": keras_model(arch, params),
+    spec = make_spec(cal, 8, 8)   # may carry optimized (GPTQ) weight codes: the Keras model gets exactly those
+    return {"arch": arch, "params": params, "spec": spec, "keras": keras_model(arch, spec.effective_params(params)),
             "x": images(8, seed=3), "emulator": FixedPointEmulator(arch, params, spec)}
 
 
