@@ -28,10 +28,11 @@ dataflow), each stream carrying one pixel (all channels in parallel) per beat:
   over the padded width) -> relu] -> concatenate3d: three conv engines with the same reuse
   factors as the fused kernel, three ReLU layers, a clone, a zero-pad and a concatenate,
   and ten streams, each with hls4ml's default FIFO depth -- the whole feature map it
-  carries (H*W pixels, (H+2)*(W+2) after the zero-pad). hls4ml keeps those depths because
-  the expand3x3 branch lags the expand1x1 branch by a row; only co-simulation-driven FIFO
-  optimisation would shrink them. benchmarks/fire_vs_generic.py checks this list of
-  streams against the generated project.
+  carries (H*W pixels, (H+2)*(W+2) after the zero-pad). They cannot simply be made shallow:
+  the expand3x3 branch lags the expand1x1 branch by a row, so a FIFO shorter than that on
+  the 1x1 side stalls the clone and deadlocks the concatenate; only co-simulation-driven
+  FIFO optimisation would size them. benchmarks/fire_vs_generic.py and tests/test_hw_csim.py
+  check this list of streams against the generated hls4ml graph (depths and widths).
 * ``maxpool`` overlapping 3x3 / stride 2 (sqz's own kernel: hls4ml's asserts pool ==
   stride): 2 row buffers + window; reuse R = cycles per input pixel (C/R channels
   compared per cycle; R = 1 is hls4ml's whole-pixel-per-cycle pooling).
@@ -424,7 +425,7 @@ def conv_result_bits(bits: ConvBits, relu: bool) -> int:
     return bits.out + 1 if relu else bits.out
 
 
-def _stock_conv_memories(name: str, conv: Conv, in_shape, out_shape, bits: ConvBits, fifo_depth) -> list[Memory]:
+def _stock_conv_memories(conv: Conv, in_shape, out_shape, bits: ConvBits, fifo_depth) -> list[Memory]:
     """Line buffer and stream FIFOs of hls4ml's conv_2d_cl / pointwise_conv_2d_cl (+ its ReLU layer)."""
     w, c = in_shape[1], in_shape[2]
     px, n = _pixels(out_shape), out_shape[2]
@@ -452,7 +453,7 @@ class HwConv(HwLayer):
         k = conv.kernel
         self.conv, self.bits = conv, bits
         self.engines = [_Engine(conv.name, c * k * k, conv.filters, reuse, _pixels(out_shape), bits)]
-        self.memories = [self.engines[0].weights] + _stock_conv_memories(conv.name, conv, in_shape, out_shape,
+        self.memories = [self.engines[0].weights] + _stock_conv_memories(conv, in_shape, out_shape,
                                                                          bits, fifo_depth)
 
     def cycles(self) -> int:
@@ -518,12 +519,12 @@ class HwGenericFire(HwLayer):
         s = fire.squeeze * bits[sq.name].out          # one squeezed pixel after its ReLU
         f = fifo_depth
         self.memories = [e.weights for e in self.engines]
-        self.memories += _stock_conv_memories(sq.name, sq, in_shape, (h, w, fire.squeeze), bits[sq.name], f)
+        self.memories += _stock_conv_memories(sq, in_shape, (h, w, fire.squeeze), bits[sq.name], f)
         self.memories += [_fifo(f, px, s, "fifo (clone -> expand1x1)"), _fifo(f, px, s, "fifo (clone -> zero-pad)"),
                           _fifo(f, padded, s, "fifo (zero-pad -> expand3x3)")]
-        self.memories += _stock_conv_memories(e1.name, e1, (h, w, fire.squeeze), (h, w, fire.expand1x1),
+        self.memories += _stock_conv_memories(e1, (h, w, fire.squeeze), (h, w, fire.expand1x1),
                                               bits[e1.name], f)
-        self.memories += _stock_conv_memories(e3.name, e3, (h + 2, w + 2, fire.squeeze), (h, w, fire.expand3x3),
+        self.memories += _stock_conv_memories(e3, (h + 2, w + 2, fire.squeeze), (h, w, fire.expand3x3),
                                               bits[e3.name], f)
         self.memories.append(_fifo(f, px, out_shape[2] * bits[e1.name].out, "fifo (concatenate)"))
 
