@@ -39,5 +39,5 @@ def load_images(start=None, stop=None, limit=None):
 def calibrate(arch, params, images):
     from quant.calibrate import Calibration
     cal = Calibration(arch, params)
-    float_logits = np.concatenate([cal.add_batch(images[i:i + 50]) for i in range(0, len(images), 50)])
+    float_logits = np.concatenate([cal.add_batch(images[i:i + 32]) for i in range(0, len(images), 32)])
     return cal, float_logits

@@ -27,7 +27,6 @@ from quant.spec import ConvFormats, PoolFormats, QuantSpec, input_formats
 
 OCTAVES = np.arange(-40, 41)           # histogram bin edges at powers of two: 2**-40 .. 2**40
 SAMPLE_PER_BATCH = 4096                # random output values kept per layer and batch (for min-MSE)
-HESSIAN_ROWS_PER_BATCH = 8192          # input patches per layer and batch for GPTQ's E[x x^T]
 INPUT_FORMAT = FixedFormat(9, 9, True, "AP_RND", "AP_SAT")   # Caffe pixels minus integer means: -123..152, exact
 LOGIT_BITS = 16
 
@@ -86,11 +85,9 @@ class Calibration:
             self.input_absmax[name] = max(self.input_absmax.get(name, 0.0), float(np.abs(array).max()))
             if name in self._convs:
                 conv = self._convs[name]
-                p = A.patches(array, conv.kernel, conv.stride, conv.pad)
-                if len(p) > HESSIAN_ROWS_PER_BATCH:
-                    p = p[self._rng.choice(len(p), HESSIAN_ROWS_PER_BATCH, replace=False)]
-                p = p.astype(np.float64)
-                self.hessians[name] = self.hessians.get(name, 0.0) + p.T @ p
+                # every input patch counts (no sampling: the result does not depend on the batch size)
+                p = A.patches(np.asarray(array, np.float32), conv.kernel, conv.stride, conv.pad)
+                self.hessians[name] = self.hessians.get(name, 0.0) + (p.T @ p).astype(np.float64)
                 self._hessian_rows[name] = self._hessian_rows.get(name, 0) + len(p)
 
     def add_batch(self, images: np.ndarray) -> np.ndarray:
@@ -151,7 +148,7 @@ def weight_integer_bits(w: np.ndarray, width: int, rule: str = "minmse") -> int:
 
 
 def activation_integer_bits(stats: ActivationStats, width: int, rule: str = "percentile",
-                            percentile: float = 99.999) -> int:
+                            percentile: float = 99.9999) -> int:
     base = ceil_log2(stats.max)
     if rule == "maxabs":
         return base
@@ -185,7 +182,7 @@ def _per_layer(value, names, what):
 
 
 def make_spec(cal: Calibration, weight_bits: int | dict, activation_bits: int | dict,
-              weight_rule: str = "minmse", activation_rule: str = "percentile", percentile: float = 99.999,
+              weight_rule: str = "minmse", activation_rule: str = "percentile", percentile: float = 99.9999,
               rounding: str = "AP_RND", logit_bits: int = LOGIT_BITS, weight_rounding: str = "gptq") -> QuantSpec:
     """Formats for every layer from calibration statistics and the requested widths (int or per layer).
 
