@@ -97,6 +97,33 @@ def requantize(fmt: FixedFormat, acc: np.ndarray, frac_in: int, relu: bool = Fal
     return _round_and_overflow(fmt, x, rounding=shift > 0, relu=relu)
 
 
+def floor_rounding_offset(fmt: FixedFormat, frac_in: int) -> int | None:
+    """The integer that, added to the accumulator, turns fmt's rounding into a floor (and ReLU + overflow into
+    one clip): 2**(shift-1) for AP_RND, 0 for AP_TRN, with a saturating overflow mode; None otherwise."""
+    shift = frac_in - fmt.frac
+    if fmt.overflow not in ("AP_SAT", "AP_SAT_SYM") or fmt.min_code > 0 or shift < 0:
+        return None
+    if fmt.rounding == "AP_TRN" or shift == 0:
+        return 0
+    if fmt.rounding == "AP_RND":
+        return 1 << (shift - 1)
+    return None
+
+
+def requantize_floor_relu(fmt: FixedFormat, acc: np.ndarray, frac_in: int) -> tuple[np.ndarray, int]:
+    """requantize(fmt, acc - offset, frac_in, relu=True) for an accumulator that already holds
+    floor_rounding_offset: floor(acc / 2**shift), then ReLU and saturation as one clip (rounding is
+    monotone with round(0) = 0, so ReLU before or after it gives the same integers). In place."""
+    shift = frac_in - fmt.frac
+    if shift:
+        acc *= acc.dtype.type(2.0 ** -shift)
+        np.floor(acc, out=acc)
+    hi = acc.dtype.type(fmt.max_code)
+    n_over = int(np.count_nonzero(acc > hi))
+    np.clip(acc, 0, hi, out=acc)
+    return acc, n_over
+
+
 def quantize(fmt: FixedFormat, values: np.ndarray) -> tuple[np.ndarray, int]:
     """cast<fmt>(value) for float32 values, as float64 codes (exact: float64 holds every float32 scaled
     by a power of two, and the +-0.5 of rounding, without loss); returns (codes, overflow count)."""

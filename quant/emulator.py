@@ -98,10 +98,24 @@ class FixedPointEmulator:
                 need = int(np.ceil(np.log2(bound + 1))) + 1 - f.accum.frac
                 raise SpecError(f"layer {conv.name} field 'accum': {f.accum} can overflow with these weights "
                                 f"(|acc| may reach {bound} codes); it needs at least {need} integer bits")
-            dtype = A.exact_dtype(bound)
-            self.layers[conv.name] = {"conv": conv, "fmt": f, "wmat": A.weight_matrix(w_acc.astype(dtype)),
-                                      "bias": b_acc.astype(dtype), "acc_frac": acc_frac, "dtype": dtype,
-                                      "w_codes": w_codes, "b_codes": b_codes, "bound": bound}
+            # Fast path for the usual ReLU + AP_RND/AP_TRN + saturating result: the rounding offset rides in
+            # the bias, so rounding is a single floor (same integers as arithmetic.requantize; tested).
+            offset = A.floor_rounding_offset(f.result, acc_frac) if conv.relu else None
+            bias_run = b_acc + (offset or 0)
+            dtype = A.exact_dtype(bound + (offset or 0))
+            L = {"conv": conv, "fmt": f, "wmat": A.weight_matrix(w_acc.astype(dtype)), "bias": bias_run.astype(dtype),
+                 "acc_frac": acc_frac, "dtype": dtype, "floor": offset is not None,
+                 "w_codes": w_codes, "b_codes": b_codes, "bound": bound}
+            if conv.kernel == 1 and conv.pad:
+                # a 1x1 conv over zero padding: the border is just cast(ReLU(bias)), computed once
+                L["border"], L["border_over"] = self._cast(L, bias_run.astype(dtype)[None].copy())
+            self.layers[conv.name] = L
+
+    def _cast(self, L: dict, acc: np.ndarray) -> tuple[np.ndarray, int]:
+        """ReLU and the cast to the result format, in place on the accumulator."""
+        if L["floor"]:
+            return A.requantize_floor_relu(L["fmt"].result, acc, L["acc_frac"])
+        return A.requantize(L["fmt"].result, acc, L["acc_frac"], relu=L["conv"].relu)
 
     # -- forward -------------------------------------------------------------------------------
     def logit_codes(self, x: np.ndarray, batch_size: int = 16, quantize_input: bool = True,
@@ -148,8 +162,17 @@ class FixedPointEmulator:
 
         def conv(c: Conv, inp):
             L = self.layers[c.name]
-            acc = A.conv2d(inp.astype(L["dtype"], copy=False), L["wmat"], L["bias"], c.kernel, c.stride, c.pad)
-            out, n_over = A.requantize(L["fmt"].result, acc, L["acc_frac"], relu=c.relu)
+            inp = inp.astype(L["dtype"], copy=False)
+            if "border" in L:
+                inner, n_over = self._cast(L, A.conv2d(inp, L["wmat"], L["bias"], 1))
+                n, h, w, o = inner.shape
+                p = c.pad
+                out = np.empty((n, h + 2 * p, w + 2 * p, o), inner.dtype)
+                out[:] = L["border"]
+                out[:, p:p + h, p:p + w] = inner
+                n_over += L["border_over"] * (out[:, :, :, 0].size - n * h * w)
+            else:
+                out, n_over = self._cast(L, A.conv2d(inp, L["wmat"], L["bias"], c.kernel, c.stride, c.pad))
             counts[c.name] += n_over
             if observer:
                 observer(c.name, "output", out)

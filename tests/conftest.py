@@ -7,4 +7,3 @@ sys.path.insert(0, str(ROOT))
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 SAMPLE_DIR = ROOT / "data" / "imagenet_sample"
-SHARED_DATA = ROOT.parent / "shared" / "data"

@@ -201,3 +201,17 @@ def test_optimized_weights_travel_with_the_spec(tiny, tmp_path):
     (tmp_path / "s.weights.npz").write_bytes(bytes(blob))
     with pytest.raises(SpecError, match="sha256"):
         QuantSpec.load(tmp_path / "s.json", arch)
+
+
+@pytest.mark.parametrize("rounding", ["AP_RND", "AP_TRN"])
+@pytest.mark.parametrize("signed", [False, True])
+def test_floor_fast_path_equals_relu_then_cast(rounding, signed):
+    rng = np.random.default_rng(2)
+    fmt = FixedFormat(8, 4, signed, rounding, "AP_SAT")
+    codes = np.concatenate([rng.integers(-(2 ** 20), 2 ** 20, 50000), np.arange(-64, 64) * 8 + 4])
+    for frac_in in (4, 7, 11):
+        offset = A.floor_rounding_offset(fmt, frac_in)
+        got, n_over = A.requantize_floor_relu(fmt, (codes + offset).astype(np.float32), frac_in)
+        np.testing.assert_array_equal(got.astype(np.int64), fmt.requantize(np.maximum(codes, 0), frac_in))
+        assert n_over == int(np.count_nonzero(fmt.overflow_mask(np.maximum(codes, 0), frac_in)))
+    assert A.floor_rounding_offset(FixedFormat(8, 4, False, "AP_RND_CONV", "AP_SAT"), 7) is None
