@@ -171,8 +171,7 @@ def main(argv=None) -> int:
             logits, maps = sims[k].trace(x)
             res[k] = (logits, maps[v["out_name"]], maps["pool1"])
             seconds[k] += sims[k].seconds_per_image.tolist()
-        seen = {}
-        logits_em = emulator._forward(x, True, lambda name, kind, a: seen.__setitem__(name, a)).astype(np.int64)
+        logits_em, seen = emulator.trace(x)
         ref = np.concatenate([seen[f"{FIRE}_expand1x1"], seen[f"{FIRE}_expand3x3"]], axis=-1).astype(np.int64)
         (lf, mf, pf), (lg, mg, pg) = res["fused"], res["generic"]
         assert mf.shape == ref.shape == mg.shape, (mf.shape, ref.shape, mg.shape)

@@ -143,6 +143,13 @@ class FixedPointEmulator:
                 self.saturations[k] += v
         return np.concatenate(outs).astype(np.int64)
 
+    def trace(self, x: np.ndarray) -> tuple[np.ndarray, dict[str, np.ndarray]]:
+        """(logit codes, {conv name: its output codes, NHWC int64}) for one batch: every intermediate
+        feature map, to compare with the hardware's layer by layer."""
+        maps: dict[str, np.ndarray] = {}
+        logits = self._forward(np.asarray(x), True, lambda name, kind, a: maps.__setitem__(name, a.astype(np.int64)))
+        return logits.astype(np.int64), maps
+
     def logits(self, x: np.ndarray, batch_size: int = 16) -> np.ndarray:
         gap_fmt = self.spec.layers[self._gap_name()].result
         return gap_fmt.to_float(self.logit_codes(x, batch_size))

@@ -104,8 +104,7 @@ def test_axi_top_carries_the_same_codes_with_tlast(tiny, fused):
 
 def emulator_fire_outputs(tiny, x) -> dict:
     """The emulator's Fire outputs (codes): expand1x1 and expand3x3 results, concatenated."""
-    seen = {}
-    tiny["emulator"]._forward(x, True, lambda name, kind, a: seen.__setitem__(name, a))
+    _, seen = tiny["emulator"].trace(x)
     return {f: np.concatenate([seen[f"{f}_expand1x1"], seen[f"{f}_expand3x3"]], axis=-1).astype(np.int64)
             for f in ("fire2", "fire3")}
 

@@ -215,3 +215,14 @@ def test_floor_fast_path_equals_relu_then_cast(rounding, signed):
         np.testing.assert_array_equal(got.astype(np.int64), fmt.requantize(np.maximum(codes, 0), frac_in))
         assert n_over == int(np.count_nonzero(fmt.overflow_mask(np.maximum(codes, 0), frac_in)))
     assert A.floor_rounding_offset(FixedFormat(8, 4, False, "AP_RND_CONV", "AP_SAT"), 7) is None
+
+
+def test_trace_returns_every_conv_output_and_the_same_logits(tiny):
+    arch, params, cal = tiny
+    em = FixedPointEmulator(arch, params, make_spec(cal, 8, 8))
+    x = tiny_images(3, seed=8)
+    logits, maps = em.trace(x)
+    np.testing.assert_array_equal(logits, em.logit_codes(x))
+    assert set(maps) == {c.name for c in arch.convs()}
+    assert maps["conv10"].shape == (3, 4, 4, 10) and maps["conv10"].dtype == np.int64
+    assert (maps["fire2_squeeze1x1"] >= 0).all()
