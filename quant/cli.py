@@ -127,6 +127,7 @@ def cmd_quantize(args) -> int:
         "weight_bytes": weight_bytes(arch, wbits),
         "pareto": result.pareto if result else [],
         "saturations": emulator.saturation_report(),
+        "weight_saturations": emulator.weight_saturations,   # weights beyond their format's range (clipped)
         "margin": args.margin,
         "rules": {"weights": args.weight_rule, "activations": args.activation_rule, "percentile": args.percentile,
                   "rounding": args.rounding, "weight_rounding": args.weight_rounding},

@@ -110,6 +110,15 @@ class FixedPointEmulator:
                 # a 1x1 conv over zero padding: the border is just cast(ReLU(bias)), computed once
                 L["border"], L["border_over"] = self._cast(L, bias_run.astype(dtype)[None].copy())
             self.layers[conv.name] = L
+        # the average pool's sum times its multiplier is computed in float64: prove it stays exact
+        for layer, in_shape, _ in arch.shapes():
+            if isinstance(layer, GlobalAvgPool):
+                p: PoolFormats = spec.layers[layer.name]
+                x = self.in_fmt[layer.name]
+                peak = max(abs(x.min_code), x.max_code) * in_shape[0] * in_shape[1] * p.multiplier
+                if peak >= A.EXACT_LIMIT[np.float64]:
+                    raise SpecError(f"layer {layer.name}: sum x multiplier may reach {peak:.3g}, beyond the 2**52 "
+                                    f"the emulator computes exactly; use a narrower input or multiplier")
 
     def _cast(self, L: dict, acc: np.ndarray) -> tuple[np.ndarray, int]:
         """ReLU and the cast to the result format, in place on the accumulator."""

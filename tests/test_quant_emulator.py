@@ -226,3 +226,13 @@ def test_trace_returns_every_conv_output_and_the_same_logits(tiny):
     assert set(maps) == {c.name for c in arch.convs()}
     assert maps["conv10"].shape == (3, 4, 4, 10) and maps["conv10"].dtype == np.int64
     assert (maps["fire2_squeeze1x1"] >= 0).all()
+
+
+def test_average_pool_that_float64_cannot_hold_exactly_is_rejected(tiny):
+    from quant.spec import PoolFormats
+    arch, params, cal = tiny
+    spec = make_spec(cal, 8, 8)
+    p = spec.layers["pool10"]
+    spec.layers["pool10"] = PoolFormats(p.accum, p.result, 2 ** 40, 40)
+    with pytest.raises(SpecError, match="pool10.*2\\*\\*52"):
+        FixedPointEmulator(arch, params, spec)
