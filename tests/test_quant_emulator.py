@@ -233,6 +233,6 @@ def test_average_pool_that_float64_cannot_hold_exactly_is_rejected(tiny):
     arch, params, cal = tiny
     spec = make_spec(cal, 8, 8)
     p = spec.layers["pool10"]
-    spec.layers["pool10"] = PoolFormats(p.accum, p.result, 2 ** 40, 40)
+    spec.layers["pool10"] = PoolFormats(p.accum, p.result, 2 ** 45, 40)
     with pytest.raises(SpecError, match="pool10.*2\\*\\*52"):
         FixedPointEmulator(arch, params, spec)
