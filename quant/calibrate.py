@@ -148,7 +148,7 @@ def weight_integer_bits(w: np.ndarray, width: int, rule: str = "minmse") -> int:
 
 
 def activation_integer_bits(stats: ActivationStats, width: int, rule: str = "percentile",
-                            percentile: float = 99.9999) -> int:
+                            percentile: float = 99.999) -> int:
     base = ceil_log2(stats.max)
     if rule == "maxabs":
         return base
@@ -182,7 +182,7 @@ def _per_layer(value, names, what):
 
 
 def make_spec(cal: Calibration, weight_bits: int | dict, activation_bits: int | dict,
-              weight_rule: str = "minmse", activation_rule: str = "percentile", percentile: float = 99.9999,
+              weight_rule: str = "minmse", activation_rule: str = "percentile", percentile: float = 99.999,
               rounding: str = "AP_RND", logit_bits: int = LOGIT_BITS, weight_rounding: str = "gptq") -> QuantSpec:
     """Formats for every layer from calibration statistics and the requested widths (int or per layer).
 

@@ -28,7 +28,7 @@ def add_commands(sub) -> None:
     p.add_argument("--activation-bits", type=int, help="no search: every layer's activations get this width")
     p.add_argument("--weight-rule", default="minmse", choices=("maxabs", "minmse"))
     p.add_argument("--activation-rule", default="percentile", choices=("maxabs", "percentile", "minmse"))
-    p.add_argument("--percentile", type=float, default=99.9999,
+    p.add_argument("--percentile", type=float, default=99.999,
                    help="activation percentile kept unclipped (default: the winner of benchmarks/calibration_rules.py)")
     p.add_argument("--weight-rounding", default="gptq", choices=("nearest", "gptq"),
                    help="weights rounded one by one, or GPTQ: rounded to minimize each layer's output error")
