@@ -22,8 +22,8 @@ def machine() -> str:
 
 def real_model():
     from model.architecture import squeezenet1_0
-    from model.deep_compression import decode
-    return squeezenet1_0(), {n: (l.weight_oihw, l.bias) for n, l in decode().items()}
+    from model.deep_compression import decode, float_params
+    return squeezenet1_0(), float_params(decode())
 
 
 def load_images(start=None, stop=None, limit=None):

@@ -69,21 +69,20 @@ def main(argv=None) -> int:
     from hw.estimate import choose_reuse
     from hw.project import build_project
     from model.architecture import get_architecture
-    from model.deep_compression import decode
+    from model.deep_compression import decode, float_params
     from model.imagenet import ImageFolderDataset
-    from model.squeezenet import build_keras
+    from model.squeezenet import build_keras, keras_weights
     from quant.emulator import FixedPointEmulator
 
     arch = get_architecture("squeezenet1_0")
     layers = decode(arch=arch)
-    params = {n: (l.weight_oihw, l.bias) for n, l in layers.items()}
+    params = float_params(layers)
     spec, calibration_s = calibrated_spec(arch, params, Path(args.data), out)
     emulator = FixedPointEmulator(arch, params, spec)
 
     t0 = time.perf_counter()
     reuse = choose_reuse(arch, args.board, spec)
-    keras_model = build_keras(arch, softmax=False, weights={n: (w.transpose(2, 3, 1, 0), b) for n, (w, b)
-                                                            in spec.effective_params(params).items()})
+    keras_model = build_keras(arch, softmax=False, weights=keras_weights(spec.effective_params(params)))
     design = plan_design(keras_model, spec, arch, reuse=reuse, board=args.board)
     plan_s = time.perf_counter() - t0
     t0 = time.perf_counter()

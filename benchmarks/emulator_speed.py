@@ -7,7 +7,6 @@ Target (issue 3): emulator >= 10 images/s and >= half of Keras float's images/s.
 import argparse
 import time
 
-import numpy as np
 
 from common import CALIB_STOP, calibrate, load_images, machine, real_model
 

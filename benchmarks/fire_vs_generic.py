@@ -110,14 +110,14 @@ def main(argv=None) -> int:
     from hw.estimate import choose_reuse, estimate, hardware_layers
     from hw.project import build_project
     from model.architecture import get_architecture
-    from model.deep_compression import decode
+    from model.deep_compression import decode, float_params
     from model.imagenet import ImageFolderDataset
-    from model.squeezenet import build_keras
+    from model.squeezenet import build_keras, keras_weights
     from quant.emulator import FixedPointEmulator
 
     full = get_architecture("squeezenet1_0")
     decoded = decode(arch=full)
-    params_full = {n: (l.weight_oihw, l.bias) for n, l in decoded.items()}
+    params_full = float_params(decoded)
     full_spec, _ = calibrated_spec(full, params_full, Path(args.data), Path(args.spec_dir))
     front = front_of_squeezenet(full)
     spec = front_spec(front, full_spec)
@@ -127,8 +127,7 @@ def main(argv=None) -> int:
     full_reuse = choose_reuse(full, BOARD, full_spec)
     reuse = {n: r for n, r in full_reuse.items() if n in params or n == "pool1"}
     reuse["pool10"] = 1
-    keras_model = build_keras(front, softmax=False,
-                              weights={n: (w.transpose(2, 3, 1, 0), b) for n, (w, b) in params.items()})
+    keras_model = build_keras(front, softmax=False, weights=keras_weights(params))
     fire_convs = [c.name for c in next(l for l in front.layers if l.name == FIRE).convs]
     log(f"{front.name}: reuse (zcu104 folding of the whole network) "
         + ", ".join(f"{n} {reuse[n]}" for n in ("conv1", "pool1", *fire_convs)))

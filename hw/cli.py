@@ -58,9 +58,9 @@ def add_commands(subparsers) -> None:
 def _weights(arch, model_name: str, csim: bool):
     """(conv name -> (weight OIHW, bias), note): the trained weights, or seeded placeholders."""
     if model_name == "squeezenet1_0":
-        from model.deep_compression import decode
+        from model.deep_compression import decode, float_params
 
-        return {n: (l.weight_oihw, l.bias) for n, l in decode(arch=arch).items()}, "trained (Deep Compression)"
+        return float_params(decode(arch=arch)), "trained (Deep Compression)"
     if csim:
         raise HlsCliError(f"--csim needs trained weights; none ship for {model_name} (only squeezenet1_0)")
     rng = np.random.default_rng(0)
@@ -101,7 +101,7 @@ def cmd_hls(args) -> int:
     from hw.boards import get_board
     from hw.convert import plan_design, uniform_spec
     from model.architecture import get_architecture
-    from model.squeezenet import build_keras
+    from model.squeezenet import build_keras, keras_weights
     from quant.spec import QuantSpec
 
     arch = get_architecture(args.model)
@@ -129,8 +129,7 @@ def cmd_hls(args) -> int:
 
     t0 = time.perf_counter()
     reuse = _reuse(args, arch, board, spec)
-    keras_model = build_keras(arch, softmax=False,
-                              weights={n: (w.transpose(2, 3, 1, 0), b) for n, (w, b) in params.items()})
+    keras_model = build_keras(arch, softmax=False, weights=keras_weights(params))
     design = plan_design(keras_model, spec, arch, reuse=reuse, board=board, clock_mhz=args.clock,
                          weights_note=weights_note)
     from hw.project import build_project

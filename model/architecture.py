@@ -11,7 +11,7 @@ names): conv1, pool1, fire2_squeeze1x1, fire2_expand1x1, fire2_expand3x3, ..., c
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 
 @dataclass(frozen=True)

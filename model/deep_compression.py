@@ -116,6 +116,6 @@ def decode(path: str | Path = DEFAULT_PATH, arch: Architecture | None = None) ->
     return layers
 
 
-def keras_weights(layers: dict[str, CompressedLayer]) -> dict[str, tuple[np.ndarray, np.ndarray]]:
-    """Per layer (kernel HWIO as Keras wants it, bias)."""
-    return {name: (l.weight_oihw.transpose(2, 3, 1, 0).copy(), l.bias.copy()) for name, l in layers.items()}
+def float_params(layers: dict[str, CompressedLayer]) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+    """Per layer (weight OIHW float32, bias): the form quant/ and hw/ take."""
+    return {name: (l.weight_oihw, l.bias.copy()) for name, l in layers.items()}

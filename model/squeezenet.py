@@ -68,6 +68,11 @@ def build_keras(arch: Architecture | str = "squeezenet1_0", input_size: int | No
     return model
 
 
+def keras_weights(params: dict[str, tuple[np.ndarray, np.ndarray]]) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+    """(weight OIHW, bias) per conv, as quant/ and hw/ hold them -> (kernel HWIO, bias) as Keras wants them."""
+    return {name: (np.ascontiguousarray(w.transpose(2, 3, 1, 0)), b) for name, (w, b) in params.items()}
+
+
 def set_conv_weights(model, weights: dict[str, tuple[np.ndarray, np.ndarray]]) -> None:
     """Load (kernel HWIO, bias) into every Conv2D; every conv must be given, no extra names."""
     convs = {l.name: l for l in model.layers if l.__class__.__name__ == "Conv2D"}
@@ -94,4 +99,4 @@ def load_pretrained(name: str = "squeezenet1_0", weights_path: str | Path | None
                          f"(use build_keras('{name}') for the architecture alone)")
     arch = get_architecture(name)
     layers = deep_compression.decode(weights_path or deep_compression.DEFAULT_PATH, arch)
-    return build_keras(arch, input_size, softmax, deep_compression.keras_weights(layers))
+    return build_keras(arch, input_size, softmax, keras_weights(deep_compression.float_params(layers)))

@@ -2,7 +2,6 @@
 measure float vs fixed point on held-out images, write the QuantSpec, a report and profile plots."""
 from __future__ import annotations
 
-import json
 import time
 from pathlib import Path
 

@@ -104,8 +104,7 @@ class FixedPointEmulator:
             bias_run = b_acc + (offset or 0)
             dtype = A.exact_dtype(bound + (offset or 0))
             L = {"conv": conv, "fmt": f, "wmat": A.weight_matrix(w_acc.astype(dtype)), "bias": bias_run.astype(dtype),
-                 "acc_frac": acc_frac, "dtype": dtype, "floor": offset is not None,
-                 "w_codes": w_codes, "b_codes": b_codes, "bound": bound}
+                 "acc_frac": acc_frac, "dtype": dtype, "floor": offset is not None}
             if conv.kernel == 1 and conv.pad:
                 # a 1x1 conv over zero padding: the border is just cast(ReLU(bias)), computed once
                 L["border"], L["border_over"] = self._cast(L, bias_run.astype(dtype)[None].copy())

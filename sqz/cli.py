@@ -41,12 +41,12 @@ def _dataset(args, **selection):
 
 def _params(model_name: str):
     """Float weights of the real model: conv name -> (weight OIHW, bias)."""
-    from model.deep_compression import decode
+    from model.deep_compression import decode, float_params
     from model.architecture import get_architecture
 
     if model_name != "squeezenet1_0":
         raise CliError(f"--model {model_name}: no trained weights ship for it (only squeezenet1_0)")
-    return {n: (l.weight_oihw, l.bias) for n, l in decode(arch=get_architecture(model_name)).items()}
+    return float_params(decode(arch=get_architecture(model_name)))
 
 
 # -- eval ------------------------------------------------------------------------------------

@@ -69,12 +69,12 @@ def test_hls_max_dsp_budget_folds_within_it_and_uram_only_with_an_assumed_load_p
 def test_hls_csim_squeezenet1_0_is_bit_exact_against_the_emulator(tmp_path):
     """The real network (Deep Compression weights), a spec calibrated on 8 sample images, 1 image simulated."""
     from model.architecture import get_architecture
-    from model.deep_compression import decode
+    from model.deep_compression import decode, float_params
     from model.imagenet import ImageFolderDataset
     from quant.calibrate import Calibration, make_spec
 
     arch = get_architecture("squeezenet1_0")
-    cal = Calibration(arch, {n: (l.weight_oihw, l.bias) for n, l in decode(arch=arch).items()})
+    cal = Calibration(arch, float_params(decode(arch=arch)))
     for x, _, _ in ImageFolderDataset(SAMPLE_DIR, limit=8).batches(8):
         cal.add_batch(x)
     make_spec(cal, 8, 8).save(tmp_path / "spec.json")

@@ -54,9 +54,9 @@ def images(n, seed) -> np.ndarray:
 
 
 def keras_model(arch, params):
-    from model.squeezenet import build_keras
+    from model.squeezenet import build_keras, keras_weights
 
-    return build_keras(arch, softmax=False, weights={n: (w.transpose(2, 3, 1, 0), b) for n, (w, b) in params.items()})
+    return build_keras(arch, softmax=False, weights=keras_weights(params))
 
 
 @pytest.fixture(scope="module")

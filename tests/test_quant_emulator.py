@@ -98,13 +98,13 @@ def test_emulator_is_close_to_float_with_wide_formats(tiny):
 def test_squeezenet_wide_emulator_agrees_with_keras():
     """SqueezeNet v1.0 with its real weights at 16/16 bits: logits within quantization error of Keras."""
     from model.architecture import squeezenet1_0
-    from model.deep_compression import decode
+    from model.deep_compression import decode, float_params
     from model.imagenet import ImageFolderDataset
     from model.squeezenet import load_pretrained
     from tests.conftest import SAMPLE_DIR
 
     arch = squeezenet1_0()
-    params = {n: (l.weight_oihw, l.bias) for n, l in decode().items()}
+    params = float_params(decode())
     x, _, _ = next(ImageFolderDataset(SAMPLE_DIR, limit=4).batches(4))
     cal = Calibration(arch, params)
     cal.add_batch(x)

@@ -4,7 +4,7 @@ import json
 import numpy as np
 import pytest
 
-from quant.calibrate import Calibration, make_spec
+from quant.calibrate import Calibration
 from quant.emulator import FixedPointEmulator, FloatNetwork
 from quant.search import SearchSet, pareto_front, search, weight_bytes
 from tests.tiny_net import tiny_arch, tiny_images, tiny_params

@@ -58,11 +58,11 @@ def test_known_images_are_classified_correctly(keras_model, name, label):
 
 
 def test_numpy_float_network_equals_keras(keras_model):
-    from model.deep_compression import decode
+    from model.deep_compression import decode, float_params
     from quant.emulator import FloatNetwork
     from model.squeezenet import load_pretrained
 
-    params = {n: (l.weight_oihw, l.bias) for n, l in decode().items()}
+    params = float_params(decode())
     ds = ImageFolderDataset(SAMPLE_DIR, limit=3)
     x, _, _ = next(ds.batches(3))
     logits_np = FloatNetwork(get_architecture("squeezenet1_0"), params).logits(x)
