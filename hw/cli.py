@@ -14,9 +14,16 @@ the slower of the two); or from a JSON file {layer: R} (--reuse). OUT.json: {"bo
 "budget", "estimate_assumptions", "layers": [...], ...}. Every resource and speed figure is an ESTIMATE
 (hw/estimate.py, before synthesis; "estimate_source": "estimate").
 
---assume-weight-load-path lets the estimate (and the folding) put large weight ROMs in UltraRAM on the
-kv260 / zcu104. The generated project has no such load path -- UltraRAM cannot be initialised from the
-bitstream -- so that estimate describes a design sqz does not generate; it is labelled as such.
+--weights-in-uram auto|none|all|NAME[,NAME] (default auto): stand-alone 1x1 convolutions (conv10) whose
+weights sqz generates in runtime-written UltraRAM arrays, loaded at start-up through the AXI top's mode 1
+(hw/kernels/sqz_conv.h; the stream is DIR/weights_stream.bin). auto: on boards with UltraRAM, only when
+the design's block RAM would otherwise be over budget (at the folding being considered); all: every such
+layer with a weight memory; none: every weight a bitstream-initialised ROM. hw.estimate.loadable_layers
+decides it for both the generated project and the estimate (OUT.json "weights_in_uram").
+--assume-weight-load-path additionally lets the estimate (and the folding) put the OTHER weight ROMs
+(Fire modules, conv1) in UltraRAM. sqz generates no load path for those -- UltraRAM cannot be
+initialised from the bitstream -- so that estimate describes a design sqz does not generate; it is
+labelled as such.
 """
 from __future__ import annotations
 
@@ -43,9 +50,13 @@ def add_commands(subparsers) -> None:
     p.add_argument("--fps", type=float, help="target frames/s for the automatic folding")
     p.add_argument("--max-dsp", type=int, metavar="N",
                    help="DSP budget for the automatic folding: the fastest folding whose DSP estimate is <= N")
+    p.add_argument("--weights-in-uram", default="auto", metavar="auto|none|all|NAMES",
+                   help="stand-alone 1x1 convolutions (conv10) generated with weights in UltraRAM, loaded at start-up "
+                        "through the AXI top (mode 1, DIR/weights_stream.bin): auto (default: boards with UltraRAM, "
+                        "when block RAM is over budget), none, all, or comma-separated layer names")
     p.add_argument("--assume-weight-load-path", action="store_true",
-                   help="estimate with large weight ROMs in UltraRAM, ASSUMING a start-up weight-load path that "
-                        "sqz does not generate (UltraRAM has no bitstream initialisation); labelled in the output")
+                   help="estimate with the OTHER large weight ROMs in UltraRAM too, ASSUMING a start-up weight-load "
+                        "path that sqz does not generate for them; labelled in the output")
     p.add_argument("--clock", type=float, help="clock in MHz (default: the board's)")
     p.add_argument("--csim", type=int, default=0, metavar="N", help="C-simulate N images against the emulator")
     p.add_argument("--data", help="ImageNet-style folder with labels.txt for --csim")
@@ -89,11 +100,24 @@ def _reuse(args, arch, board, spec) -> dict:
     from hw.estimate import choose_reuse
 
     return choose_reuse(arch, board, spec, fps=args.fps, max_dsp=args.max_dsp, clock_mhz=args.clock,
-                        uram=_uram(args))
+                        uram=_uram(args), loadable=_loadable(args))
 
 
 def _uram(args) -> str:
     return "auto" if args.assume_weight_load_path else "none"
+
+
+def _loadable(args):
+    """--weights-in-uram: a policy of hw.estimate.loadable_layers, or a tuple of layer names."""
+    from hw.estimate import LOADABLE_POLICIES
+
+    value = args.weights_in_uram.strip()
+    if value in LOADABLE_POLICIES:
+        return value
+    names = tuple(n.strip() for n in value.split(",") if n.strip())
+    if not names:
+        raise HlsCliError(f"--weights-in-uram {args.weights_in_uram!r}: give auto, none, all or layer names")
+    return names
 
 
 def cmd_hls(args) -> int:
@@ -128,10 +152,16 @@ def cmd_hls(args) -> int:
     params = spec.effective_params(params)      # the spec's optimized (e.g. GPTQ) weight codes, if it has them
 
     t0 = time.perf_counter()
-    reuse = _reuse(args, arch, board, spec)
+    loadable = _loadable(args)
+    try:
+        reuse = _reuse(args, arch, board, spec)
+    except ValueError as e:
+        if isinstance(e, HlsCliError):
+            raise
+        raise HlsCliError(f"--weights-in-uram: {e}") from None
     keras_model = build_keras(arch, softmax=False, weights=keras_weights(params))
     design = plan_design(keras_model, spec, arch, reuse=reuse, board=board, clock_mhz=args.clock,
-                         weights_note=weights_note)
+                         weights_note=weights_note, loadable=loadable)
     from hw.project import build_project
 
     project = build_project(design, args.out, compile=bool(args.csim))
@@ -139,7 +169,8 @@ def cmd_hls(args) -> int:
 
     from hw.estimate import estimate
 
-    est = estimate(arch, board, spec, reuse=design.estimate_reuse(), clock_mhz=design.clock_mhz, uram=_uram(args))
+    est = estimate(arch, board, spec, reuse=design.estimate_reuse(), clock_mhz=design.clock_mhz, uram=_uram(args),
+                   loadable=design.loadable)
     budget = None
     if args.fps is not None or args.max_dsp is not None:
         met = (args.fps is None or est.fps >= args.fps) and (args.max_dsp is None or est.dsp <= args.max_dsp)
@@ -153,9 +184,12 @@ def cmd_hls(args) -> int:
         print("budget: " + ", ".join(f"{k} {v:g}" for k, v in (("fps >=", args.fps), ("DSP <=", args.max_dsp))
                                       if v is not None)
               + f" -> {'met' if budget['met'] else 'NOT met'} by the estimate ({est.fps:.1f} fps, {est.dsp} DSP)")
+    if design.loadable:
+        print(f"weights of {', '.join(design.loadable)} in UltraRAM: send {project.path / 'weights_stream.bin'} "
+              f"with the top's mode = 1 before the first frame (layout: sqz_manifest.json weight_load)")
     if est.assumptions:
-        print("NOTE: the folding and the estimate above assume a weight-load path; the generated project has none "
-              "(its weight ROMs are bitstream-initialised and go to block RAM or LUTs)")
+        print("NOTE: the folding and the estimate above assume a weight-load path for more weights than the generated "
+              "project loads (its other weight ROMs are bitstream-initialised: block RAM or LUTs)")
     if csim:
         print(f"C simulation: {csim['bit_exact']} / {csim['n']} images bit-exact against the emulator "
               f"({csim['mismatched_logits']} mismatched logits), {csim['seconds_per_image']:.1f} s/image")
@@ -175,6 +209,9 @@ def cmd_hls(args) -> int:
         "build": {"seconds": build_s, **project.times}, "reuse": design.reuse,
         "reuse_changes": {k: list(v) for k, v in design.reuse_changes.items()},
         "csim": csim, "layers": layers, "estimate_source": est.source, "budget": budget,
+        "weights_in_uram": {"policy": args.weights_in_uram, "layers": list(design.loadable),
+                            "weight_stream": (str((project.path / "weights_stream.bin").resolve())
+                                              if design.loadable else None)},
         "vivado": {"tools": scripts.tools_available(), "instructions": scripts.instructions(project.path)},
     })
     if args.json:

@@ -6,6 +6,9 @@
 What runs where
   conv1, conv10 (and any stand-alone Conv)  hls4ml's stock Conv2D / PointwiseConv2D + ReLU layer
                                             (+ its ZeroPadding2D for v1.0's conv10, pad 1 on a 1x1)
+  loadable 1x1 convs (Design.loadable)      SqzConv1x1 (hw/kernels/sqz_conv.h): weights in a runtime-written
+                                            array (UltraRAM), filled by the AXI top's load mode; which
+                                            layers: hw.estimate.loadable_layers (plan_design(loadable=))
   Fire modules                              SqzFire (hw/kernels/sqz_fire.h), one kernel per module
   3x3 / stride 2 max pools                  SqzMaxPool2D (hls4ml's pooling asserts pool == stride)
   global average pool                       SqzGlobalAvgPool2D (exact sum, reciprocal multiply, one cast)
@@ -61,8 +64,9 @@ PROJECT_NAME = "myproject"
 FORMAT_VERSION = 1            # bump when the generated project changes in a way sources do not show
 HW_DIR = Path(__file__).resolve().parent
 # everything that decides the generated project besides the inputs (part of the build cache key)
-GENERATOR_SOURCES = ("convert.py", "layers.py", "project.py", "axi.py", "scripts.py",
-                     "kernels/sqz_common.h", "kernels/sqz_fire.h", "kernels/sqz_pool.h", "kernels/sqz_axi.h")
+GENERATOR_SOURCES = ("convert.py", "layers.py", "project.py", "axi.py", "scripts.py", "estimate.py",
+                     "kernels/sqz_common.h", "kernels/sqz_fire.h", "kernels/sqz_pool.h", "kernels/sqz_axi.h",
+                     "kernels/sqz_conv.h")
 
 
 class UnsupportedModelError(ValueError):
@@ -107,6 +111,7 @@ class Design:
     input_name: str
     weights_note: str = "trained"
     trace: tuple = ()            # hls4ml layer names whose outputs C simulation records (CSimulator.trace)
+    loadable: tuple = ()         # convs whose weights are loaded at start-up into UltraRAM (SqzConv1x1)
 
     @property
     def logit_format(self) -> FixedFormat:
@@ -137,6 +142,8 @@ class Design:
         add("input_name", self.input_name)
         if self.trace:
             add("trace", ",".join(self.trace))
+        if self.loadable:
+            add("loadable", ",".join(self.loadable))
         for rel in GENERATOR_SOURCES:
             add(rel, (HW_DIR / rel).read_bytes())
         return h.hexdigest()
@@ -152,7 +159,7 @@ def _gap(arch: Architecture) -> GlobalAvgPool:
 
 def plan_design(keras_model, spec: QuantSpec, arch: Architecture | str | None = None, reuse: dict | None = None,
                 board="zcu104", clock_mhz: float | None = None, fuse_fire: bool = True,
-                weights_note: str = "trained", trace=()) -> Design:
+                weights_note: str = "trained", trace=(), loadable="none") -> Design:
     """Validate model, spec and options against what the back end supports; fix every reuse factor.
 
     reuse: {name: R} for convolutions (Fire convolutions by their own names, or a Fire module's name for
@@ -162,6 +169,9 @@ def plan_design(keras_model, spec: QuantSpec, arch: Architecture | str | None = 
     trace: names of layers of the generated hls4ml graph (e.g. 'pool1', 'fire2', or 'fire2_concat'
     when fuse_fire=False) whose outputs the C simulation records (hls4ml's TraceOutput; the extra code
     is #ifndef __SYNTHESIS__, synthesis is unchanged). Checked when the graph is built.
+    loadable: which stand-alone 1x1 convolutions get runtime-loaded UltraRAM weights (SqzConv1x1 and the
+    AXI top's load mode): 'none' (default), 'auto', 'all' or layer names -- hw.estimate.loadable_layers
+    decides, for the reuse factors fixed here, exactly as the estimate does.
     Raises UnsupportedModelError / SpecError (both ValueError) with a message naming the layer.
     """
     from hw.boards import get_board
@@ -179,10 +189,16 @@ def plan_design(keras_model, spec: QuantSpec, arch: Architecture | str | None = 
     params = keras_params(keras_model, arch)
     check_formats(arch, spec, size, params)
     used, changes = resolve_reuse(arch, size, reuse or {})
+    from hw.estimate import loadable_layers
+
+    try:
+        names = loadable_layers(arch, board, spec, used, loadable, input_size=size, fuse_fire=fuse_fire)
+    except ValueError as e:
+        raise UnsupportedModelError(str(e)) from None
     design = Design(arch=arch, spec=spec, input_size=size, keras_model=keras_model, params=params, reuse=used,
                     reuse_changes=changes, board=board, clock_mhz=float(clock_mhz or board.clock_mhz),
                     fuse_fire=fuse_fire, layers=[], input_name=input_name, weights_note=weights_note,
-                    trace=tuple(str(t) for t in trace))
+                    trace=tuple(str(t) for t in trace), loadable=names)
     design.layers = layer_plans(design)
     return design
 
@@ -441,7 +457,12 @@ def hls_config(design: Design) -> dict:
         else:
             for conv in convs:
                 names[conv.name] = _conv_config(conv, spec, design.reuse[conv.name], *eng[conv.name])
-                if conv.relu:
+                if conv.name in design.loadable:   # SqzConv1x1: ReLU and the cast to the result inside
+                    f = spec.layers[conv.name]
+                    names[conv.name] = {"Precision": {"weight": str(f.weight), "bias": str(f.bias),
+                                                      "accum": str(f.accum), "result": str(f.result)},
+                                        "ReuseFactor": design.reuse[conv.name]}
+                elif conv.relu:
                     names[f"{conv.name}_relu"] = {"Precision": {"result": str(spec.layers[conv.name].result)}}
                 if conv.pad and not (conv.stride == 1 and conv.kernel == 2 * conv.pad + 1):
                     names[f"{conv.name}_pad"] = {"Precision": {"result": str(ins[conv.name])}}
@@ -478,9 +499,17 @@ def layer_plans(design: Design) -> list[LayerPlan]:
                                        formats={"result": str(ins[layer.name])}))
                 in_shape = padded
             n_in, n_out = eng[layer.name]
-            plans.append(LayerPlan(layer.name, "conv", in_shape, out_shape, "nnet::conv_2d_cl (hls4ml)",
-                                   design.reuse[layer.name], strategy(n_in, n_out),
-                                   {**f.to_json(), "conv_result_t": str(conv_result_format(layer, f))}))
+            if layer.name in design.loadable:
+                from hw.layers import loadable_array
+
+                plans.append(LayerPlan(layer.name, "conv", in_shape, out_shape, "sqz::conv1x1_rw",
+                                       design.reuse[layer.name], None, f.to_json(),
+                                       [f"weights loaded at start-up (AXI top, mode 1) into {loadable_array(layer.name)}, "
+                                        f"bound to UltraRAM"]))
+            else:
+                plans.append(LayerPlan(layer.name, "conv", in_shape, out_shape, "nnet::conv_2d_cl (hls4ml)",
+                                       design.reuse[layer.name], strategy(n_in, n_out),
+                                       {**f.to_json(), "conv_result_t": str(conv_result_format(layer, f))}))
             current = f.result
         elif isinstance(layer, Fire):
             formats = {c.name: spec.layers[c.name].to_json() for c in layer.convs}
@@ -537,7 +566,19 @@ def rewrite_layer_list(layer_list: list[dict], design: Design) -> list[dict]:
         return d
 
     for layer, in_shape, out_shape in arch.shapes(size):
-        if isinstance(layer, Conv):
+        if isinstance(layer, Conv) and layer.name in design.loadable:
+            d = get(layer.name)
+            _check_dims(d, layer.name, (d["in_height"], d["in_width"]), out_shape)
+            f = spec.layers[layer.name]
+            replace[layer.name] = {
+                "name": layer.name, "class_name": "SqzConv1x1", "inputs": list(d["inputs"]),
+                "data_format": "channels_last", "in_height": d["in_height"], "in_width": d["in_width"],
+                "n_chan": d["n_chan"], "n_filt": layer.filters, "relu": bool(layer.relu),
+                "bias_data": _quantized(f.bias, d["bias_data"])}
+            if layer.relu:
+                drop.add(get(f"{layer.name}_relu")["name"])
+                rename[f"{layer.name}_relu"] = layer.name
+        elif isinstance(layer, Conv):
             d = quantize_conv(layer)
             _check_dims(d, layer.name, (d["in_height"], d["in_width"]), out_shape)
         elif isinstance(layer, Fire) and not design.fuse_fire:
@@ -595,6 +636,20 @@ def rewrite_layer_list(layer_list: list[dict], design: Design) -> list[dict]:
         d = replace.get(d["name"], d)
         d["inputs"] = [rename.get(i, i) for i in d.get("inputs", [])]
         out.append(d)
+    return out
+
+
+def loadable_weight_codes(design: Design) -> dict:
+    """{layer: integer weight codes in the order sqz::conv1x1_rw reads them} for every loadable layer:
+    the spec's weight format applied to the model's weights, (n_in, n_out) folded by hw.layers.fold_matrix."""
+    from hw.layers import fold_factors, fold_matrix
+
+    out = {}
+    for name in design.loadable:
+        w = design.params[name][0]                       # OIHW, 1x1
+        codes = design.spec.layers[name].weight.quantize(np.asarray(w, np.float64))
+        matrix = codes[:, :, 0, 0].T                     # (n_in, n_out)
+        out[name] = fold_matrix(matrix, *fold_factors(*matrix.shape, design.reuse[name])).astype(np.int64)
     return out
 
 
@@ -700,6 +755,12 @@ def check_types(model, design: Design) -> None:
         convs = (layer,) if isinstance(layer, Conv) else layer.convs if isinstance(layer, Fire) else ()
         for conv in convs:
             node, f = var(conv.name), spec.layers[conv.name]
+            if conv.name in design.loadable:
+                want += [(f"{conv.name} weight", node.get_attr("weight_t").precision, f.weight),
+                         (f"{conv.name} bias", node.get_weights("bias").type.precision, f.bias),
+                         (f"{conv.name} accum", node.get_attr("accum_t").precision, f.accum),
+                         (f"{conv.name} result", node.get_output_variable().type.precision, f.result)]
+                continue
             want += [(f"{conv.name} weight", node.get_weights("weight").type.precision, f.weight),
                      (f"{conv.name} bias", node.get_weights("bias").type.precision, f.bias),
                      (f"{conv.name} accum", node.get_attr("accum_t").precision, f.accum),

@@ -10,6 +10,12 @@ format, the network, result_t -> double), exactly what hls4ml's `predict` calls,
 The library runs in child processes (hw/csim_worker.py), one per CPU core by default: a crash in C++
 becomes a CSimError here instead of killing the caller, and images are simulated in parallel.
 Inputs are checked (shape, finite values) before any C++ runs.
+
+Designs with loadable layers (weights in runtime-written UltraRAM arrays): every child process first
+sends the project's weights_stream.bin through the AXI top's load mode (mode 1) and checks the reply,
+exactly as the board's host must, and only then runs images -- whichever entry point they use.
+`CSimulator(project, load_weights=False)` skips that (the weights stay 0, the power-up state), and
+`load_reply(words)` sends any load stream and returns the top's answer (for checks of the protocol).
 """
 from __future__ import annotations
 
@@ -34,8 +40,10 @@ class CSimError(RuntimeError):
 
 
 class CSimulator:
-    def __init__(self, project, workers: int | None = None, timeout: float | None = None):
+    def __init__(self, project, workers: int | None = None, timeout: float | None = None, load_weights: bool = True):
         self.project = project
+        self.weight_words = project.weight_words()     # None: no loadable layers; checked against the manifest
+        self.load_weights = load_weights
         m = project.manifest
         self.input_shape = tuple(m["input"]["shape"])
         self.n_out = int(m["output"]["n"])
@@ -102,6 +110,17 @@ class CSimulator:
             raise CSimError("AXI top: TLAST is not set on exactly the last output beat")
         return self.packing.unpack_output(out[:, :beats].view(np.uint64))
 
+    def load_reply(self, words: np.ndarray) -> tuple[int, int, int]:
+        """Send one weight-load stream (uint64 beats, TLAST on the last) through the top's mode 1 in a fresh
+        process: (reply beats written, the first reply word, its TLAST). -1 beats: input left unread."""
+        if self.weight_words is None:
+            raise ValueError(f"{self.project.path}: this design has no loadable layers (no load mode)")
+        words = np.asarray(words, np.uint64).ravel()
+        if len(words) == 0:
+            raise ValueError("an empty weight-load stream (the top needs at least the header beat)")
+        out = self._run("load", words[None], 1, preload=False)[0]
+        return int(out[-1]), int(np.int64(out[0]).view(np.uint64)), int(out[1])
+
     # -- internals ---------------------------------------------------------------------------------
     def _check_images(self, x) -> np.ndarray:
         x = np.asarray(x)
@@ -116,19 +135,23 @@ class CSimulator:
             raise ValueError("images contain NaN or infinite values")
         return x
 
-    def _run(self, mode: str, x: np.ndarray, n_out: int, trace_sizes: dict | None = None):
+    def _run(self, mode: str, x: np.ndarray, n_out: int, trace_sizes: dict | None = None, preload: bool = True):
         if len(x) == 0:
-            empty = np.zeros((0, 2 * n_out + 1 if mode == "axi" else n_out))
+            empty = np.zeros((0, 2 * n_out + 1 if mode in ("axi", "load") else n_out))
             return (empty, {k: np.zeros((0, n)) for k, n in trace_sizes.items()}) if mode == "trace" else empty
         library = str(self.project.library.resolve())
         chunks = [c for c in np.array_split(np.arange(len(x)), min(self.workers, len(x))) if len(c)]
         with tempfile.TemporaryDirectory(prefix="sqz-csim-") as tmp:
             procs = []
+            weights = []
+            if preload and self.load_weights and self.weight_words is not None:
+                np.save(Path(tmp, "weights.npy"), self.weight_words)
+                weights = [f"--weights={Path(tmp, 'weights.npy')}"]
             for k, idx in enumerate(chunks):
                 src, dst = Path(tmp, f"in{k}.npy"), Path(tmp, f"out{k}.npy")
                 np.save(src, np.ascontiguousarray(x[idx]))
                 err = open(Path(tmp, f"err{k}.txt"), "w+")
-                extra = [json.dumps(trace_sizes)] if mode == "trace" else []
+                extra = ([json.dumps(trace_sizes)] if mode == "trace" else []) + weights
                 p = subprocess.Popen([sys.executable, str(WORKER), mode, library, str(src), str(dst), str(n_out),
                                       *extra], stdout=subprocess.DEVNULL, stderr=err)
                 procs.append((p, dst, err))

@@ -5,7 +5,10 @@ ctypes, so that whatever the C++ does -- abort, segfault, exit -- only this proc
 gets an error it can report. MODE 'double': hls4ml's bridge myproject_double (floats in, floats out);
 'axi': sqz_axi_run (64-bit AXI words in, words and TLAST flags out);
 'trace': myproject_double with hls4ml's trace storage (a 6th argument, JSON {layer: size}, names the
-traced layers); the traced outputs go to OUT.npy.trace.npz, one (N, size) array per layer.
+traced layers); the traced outputs go to OUT.npy.trace.npz, one (N, size) array per layer;
+'load': sqz_axi_load (the AXI top's weight-load mode), one load stream per row, output rows as 'axi'.
+`--weights=W.npy` (any position): first send that weight-load stream through sqz_axi_load, as a host
+must before any frame of a design with loadable layers; a rejected load exits with status 3.
 Writes OUT.npy and OUT.times.npy (seconds per image).
 """
 import ctypes
@@ -17,9 +20,35 @@ import numpy as np
 from numpy.ctypeslib import ndpointer
 
 
+AXI_ARGTYPES = [ndpointer(np.uint64, flags="C_CONTIGUOUS"), ctypes.c_int, ndpointer(np.uint64, flags="C_CONTIGUOUS"),
+                ndpointer(np.uint8, flags="C_CONTIGUOUS"), ctypes.c_int]
+
+
+def axi_function(lib, name):
+    fn = getattr(lib, name)
+    fn.restype = ctypes.c_int
+    fn.argtypes = AXI_ARGTYPES
+    return fn
+
+
+def load_weights(lib, path) -> None:
+    words = np.ascontiguousarray(np.load(path), np.uint64)
+    out, last = np.zeros(2, np.uint64), np.zeros(2, np.uint8)
+    n = axi_function(lib, "sqz_axi_load")(words, len(words), out, last, 2)
+    reply = int(out[0])
+    if n != 1 or last[0] != 1 or not reply & 1:
+        sys.stderr.write(f"weight load rejected by the AXI top: {n} reply beat(s), reply {reply:#018x} "
+                         f"(bit 0 accepted, bits 63..32 payload beats read: {reply >> 32}), {len(words)} beats sent\n")
+        raise SystemExit(3)
+
+
 def main(argv):
+    weights = [a.split("=", 1)[1] for a in argv if a.startswith("--weights=")]
+    argv = [a for a in argv if not a.startswith("--weights=")]
     mode, lib_path, in_path, out_path, n_out = argv[1], argv[2], argv[3], argv[4], int(argv[5])
     lib = ctypes.CDLL(lib_path)
+    if weights:
+        load_weights(lib, weights[0])
     x = np.load(in_path)
     times = np.zeros(len(x))
     traces = None
@@ -58,12 +87,8 @@ def main(argv):
         if traces is not None:
             lib.free_trace_storage()
             np.savez(out_path + ".trace.npz", **traces)
-    elif mode == "axi":
-        fn = lib.sqz_axi_run
-        fn.restype = ctypes.c_int
-        fn.argtypes = [ndpointer(np.uint64, flags="C_CONTIGUOUS"), ctypes.c_int,
-                       ndpointer(np.uint64, flags="C_CONTIGUOUS"), ndpointer(np.uint8, flags="C_CONTIGUOUS"),
-                       ctypes.c_int]
+    elif mode in ("axi", "load"):
+        fn = axi_function(lib, "sqz_axi_run" if mode == "axi" else "sqz_axi_load")
         # one row per image: n_out beats of data, then n_out TLAST flags, then the beat count
         y = np.zeros((len(x), 2 * n_out + 1), np.int64)
         for i in range(len(x)):

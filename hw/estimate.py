@@ -72,6 +72,17 @@ R divides n_in, or R = n_in*d with d dividing n_out (see ``valid_reuse_factors``
   moves every block-RAM weight ROM. Either way the Estimate says so in ``assumptions``
   (printed in its table and written to the JSON): such an estimate describes a design
   sqz does not generate.
+  LOADABLE layers (``loadable=``, no assumption): sqz DOES generate a weight-load path for
+  stand-alone 1x1 convolutions (conv10): the kernel sqz::conv1x1_rw reads its weights from a
+  runtime-written array bound to UltraRAM, which the AXI top's load mode fills at start-up
+  (hw/kernels/sqz_conv.h, sqz_axi.h). ``loadable_layers`` is the one function that decides
+  which layers get it -- hw/convert.plan_design generates exactly those, and the estimate of
+  the generated design places exactly their weights in URAM (``HwLoadableConv``: the weight
+  memory R deep x n_mult*W wide in URAM, ReLU and cast inside the kernel, so no separate ReLU
+  layer or conv->ReLU FIFO). Policies: 'none'; 'auto' (boards with URAM, and only while the
+  design's block RAM is over budget: candidates moved best block-RAM saving per URAM first);
+  'all' (every candidate); or explicit layer names. A candidate is a stand-alone 1x1 / stride 1
+  convolution with R > 1 (R = 1 folds the weights into logic: no memory to load).
 * Line buffers and FIFOs: a buffer of depth d x width w goes to LUTs (SRL32: ceil(d/32)
   LUTs per bit) when d < 128 -- FINN's threshold for HLS-embedded memories -- else to
   block RAM with the packing above. hls4ml's stock conv line buffer is ``ap_shift_reg``,
@@ -179,11 +190,13 @@ def srl_luts(depth: int, width: int) -> int:
 
 @dataclass
 class Memory:
-    """One memory of a layer. style: 'const' (folded into logic), 'ff', 'lut', 'bram' or 'uram'."""
+    """One memory of a layer. style: 'const' (folded into logic), 'ff', 'lut', 'bram' or 'uram'.
+    loadable: weights written at start-up through the generated load path (HwLoadableConv)."""
     role: str
     depth: int
     width: int
     style: str
+    loadable: bool = False
 
     @property
     def bits(self) -> int:
@@ -468,6 +481,26 @@ class HwConv(HwLayer):
         return self.engines[0].reuse
 
 
+class HwLoadableConv(HwConv):
+    """sqz::conv1x1_rw (hw/kernels/sqz_conv.h): a stand-alone 1x1 convolution whose weights live in a
+    runtime-written UltraRAM array filled by the AXI top's load mode; ReLU and the cast to the result
+    format happen inside the kernel (no hls4ml ReLU layer, one output FIFO)."""
+    kind = "conv_rw"
+
+    def __init__(self, conv: Conv, in_shape, out_shape, bits: ConvBits, reuse: int, fifo_depth):
+        HwLayer.__init__(self, conv.name, in_shape, out_shape)
+        if not is_loadable_candidate(conv, reuse):
+            raise ValueError(f"{conv.name}: only a 1x1 / stride 1 convolution with reuse factor > 1 can have "
+                             f"loadable weights (kernel {conv.kernel}, stride {conv.stride}, reuse {reuse})")
+        self.conv, self.bits = conv, bits
+        engine = _Engine(conv.name, in_shape[2], conv.filters, reuse, _pixels(out_shape), bits)
+        self.engines = [engine]
+        engine.weights.style, engine.weights.loadable = "uram", True
+        self.memories = [engine.weights, _fifo(fifo_depth, _pixels(out_shape), conv.filters * bits.out)]
+
+    def logic_luts(self, opt):
+        return HwLayer.logic_luts(self, opt)
+
 class HwFire(HwLayer):
     """sqz's fused Fire kernel: squeeze engine -> 2-row buffer -> expand1x1 | expand3x3 engines."""
     kind = "fire"
@@ -655,8 +688,9 @@ def _resolve(arch, board):
 
 def hardware_layers(arch: Architecture | str, bits_or_spec=8, reuse: dict[str, int] | None = None,
                     input_size: int | None = None, fifo_depth: int | str | None = None,
-                    include_shell: bool = True, fuse_fire: bool = True) -> list[HwLayer]:
+                    include_shell: bool = True, fuse_fire: bool = True, loadable=()) -> list[HwLayer]:
     """The dataflow pipeline as hardware layers, in stream order. reuse: conv name -> R (all convs).
+    loadable: names of the convolutions generated with loadable weights (HwLoadableConv).
 
     fuse_fire=False: Fire modules as hls4ml generates them unfused (HwGenericFire). fifo_depth None:
     DEFAULT_FIFO_DEPTH for the fused design (what set_fifo_depths writes), FEATURE_MAP for the
@@ -691,7 +725,8 @@ def hardware_layers(arch: Architecture | str, bits_or_spec=8, reuse: dict[str, i
                 pad = HwZeroPad(f"{layer.name}_pad", in_shape, layer.pad, b.act, fifo_depth)
                 layers.append(pad)
                 in_shape = pad.out_shape
-            layers.append(HwConv(layer, in_shape, out_shape, b, reuse[layer.name], fifo_depth))
+            cls = HwLoadableConv if layer.name in loadable else HwConv
+            layers.append(cls(layer, in_shape, out_shape, b, reuse[layer.name], fifo_depth))
             act = b.out
         elif isinstance(layer, Fire):
             layers.append((HwFire if fuse_fire else HwGenericFire)(layer, in_shape, out_shape, bits, reuse,
@@ -714,6 +749,62 @@ WEIGHT_LOAD_ASSUMPTION = ("ASSUMES A WEIGHT-LOAD PATH sqz does not generate: {n}
                           "has only bitstream-initialised ROMs (block RAM / LUTs)")
 
 
+LOADABLE_POLICIES = ("none", "auto", "all")
+
+
+def is_loadable_candidate(conv: Conv, reuse: int) -> bool:
+    """Can sqz generate conv with loadable (UltraRAM) weights? A stand-alone 1x1 / stride 1 convolution
+    (hw/kernels/sqz_conv.h) whose weights are a memory (R > 1; R = 1 folds them into logic)."""
+    return conv.kernel == 1 and conv.stride == 1 and int(reuse) > 1
+
+
+def loadable_layers(arch: Architecture | str, board: Board | str, bits_or_spec=8, reuse: dict | None = None,
+                    policy="auto", *, input_size: int | None = None, fifo_depth: int | str | None = None,
+                    include_shell: bool = True, fuse_fire: bool = True) -> tuple[str, ...]:
+    """THE decision which convolutions get loadable weights (hw/convert.plan_design generates them,
+    estimate() places their weights in URAM). policy: 'none', 'auto', 'all' (module docstring) or
+    explicit names (each checked). Raises ValueError for an unknown policy, a name that is not a
+    candidate, or explicit names on a board without UltraRAM."""
+    arch, board = _resolve(arch, board)
+    reuse = dict(reuse or {})
+    convs = {c.name: c for c in arch.layers if isinstance(c, Conv)}   # stand-alone convolutions only
+    candidates = [n for n, c in convs.items() if n in reuse and is_loadable_candidate(c, reuse[n])]
+    if not isinstance(policy, str):
+        names = tuple(str(n) for n in policy)
+        for n in names:
+            if n not in convs:
+                raise ValueError(f"loadable weights for {n!r}: not a stand-alone convolution of {arch.name} "
+                                 f"(those are {', '.join(convs)})")
+            if n not in candidates:
+                c = convs[n]
+                raise ValueError(f"loadable weights for {n}: needs a 1x1 / stride 1 convolution with reuse factor "
+                                 f"> 1 (it is {c.kernel}x{c.kernel} / stride {c.stride}, reuse {reuse.get(n)})")
+        if names and board.uram == 0:
+            raise ValueError(f"loadable weights ({', '.join(names)}) are bound to UltraRAM; {board.name} has none")
+        return tuple(n for n in convs if n in names)
+    if policy not in LOADABLE_POLICIES:
+        raise ValueError(f"weights in URAM must be one of {', '.join(LOADABLE_POLICIES)} or layer names, "
+                         f"got {policy!r}")
+    if policy == "none" or board.uram == 0 or not candidates:
+        return ()
+    if policy == "all":
+        return tuple(candidates)
+    layers = hardware_layers(arch, bits_or_spec, reuse, input_size, fifo_depth, include_shell, fuse_fire)
+    bram = sum(m.bram18 for l in layers for m in l.memories) + SHELL_BRAM18 * include_shell
+    roms = {l.name: l.engines[0].weights for l in layers if l.name in candidates}
+    chosen, uram_left = set(), board.uram
+    while bram > board.bram18:
+        fits = [n for n, m in roms.items() if n not in chosen and m.bram18 > 0
+                and uram_blocks(m.depth, m.width) <= uram_left]
+        if not fits:
+            break
+        best = max(fits, key=lambda n: (roms[n].bram18 / uram_blocks(roms[n].depth, roms[n].width), roms[n].bram18))
+        chosen.add(best)
+        bram -= roms[best].bram18
+        uram_left -= uram_blocks(roms[best].depth, roms[best].width)
+    return tuple(n for n in candidates if n in chosen)
+
+
 def _place_weights_in_uram(layers: list[HwLayer], board: Board, policy: str) -> None:
     """Move weight ROMs from block RAM to UltraRAM (mutates Memory.style). Only with uram='auto' or
     'all', which ASSUME a start-up weight-load path the generator does not emit (module docstring)."""
@@ -728,7 +819,7 @@ def _place_weights_in_uram(layers: list[HwLayer], board: Board, policy: str) -> 
         return
     bram = sum(m.bram18 for l in layers for m in l.memories)
     bram += SHELL_BRAM18 * sum(isinstance(l, HwShell) for l in layers)
-    uram_left = board.uram
+    uram_left = board.uram - sum(m.uram for l in layers for m in l.memories)   # loadable weights are there
     while bram > board.bram18:
         fits = [m for m in roms if m.style == "bram" and 0 < uram_blocks(m.depth, m.width) <= uram_left]
         if not fits:
@@ -761,6 +852,7 @@ class Estimate:
     input_size: int = 0
     fuse_fire: bool = True
     assumptions: tuple[str, ...] = ()   # what the estimate assumes beyond the generated design
+    loadable: tuple[str, ...] = ()      # layers whose weights the generated load path puts in URAM
 
     @property
     def fifo_bits(self) -> int:
@@ -782,7 +874,9 @@ class Estimate:
         head = (f"ESTIMATE (before synthesis, source={self.source}): {self.model} "
                 f"{self.input_size}x{self.input_size} on {self.board} @ {self.clock_mhz:g} MHz"
                 + ("" if self.fuse_fire else ", Fire modules UNFUSED (hls4ml's Clone/Conv/Concatenate)")
-                + "".join(f"\n  {a}" for a in self.assumptions))
+                + "".join(f"\n  {a}" for a in self.assumptions)
+                + (f"\n  weights of {', '.join(self.loadable)} in UltraRAM, written at start-up by the generated "
+                   f"load path (AXI top, mode 1)" if self.loadable else ""))
         def row(name, kind, reuse, dsp, bram18, uram, lut, cycles):
             return f"{name:<20}{kind:<9}{reuse:<18}{dsp:>6}{bram18:>8}{uram:>6}{lut:>9}{cycles:>10}"
 
@@ -810,7 +904,7 @@ def _percent(used: int, budget: int) -> float:
 def estimate(arch: Architecture | str, board: Board | str, bits_or_spec=8, reuse: dict[str, int] | None = None, *,
              input_size: int | None = None, clock_mhz: float | None = None, fifo_depth: int | str | None = None,
              dsp_packing: bool = False, lut_mult_bits: int = 0, uram: str = "none",
-             include_shell: bool = True, fuse_fire: bool = True) -> Estimate:
+             include_shell: bool = True, fuse_fire: bool = True, loadable=()) -> Estimate:
     """ESTIMATE resources and frames/s of ``arch`` on ``board`` before synthesis.
 
     bits_or_spec: a uniform bit width (int) or a QuantSpec. reuse: conv name -> reuse factor
@@ -819,16 +913,20 @@ def estimate(arch: Architecture | str, board: Board | str, bits_or_spec=8, reuse
     bitstream-initialised ROMs) or 'auto' / 'all', which ASSUME a weight-load path (see the
     module docstring; recorded in Estimate.assumptions). fuse_fire=False: hls4ml's unfused Fire
     modules (HwGenericFire) with hls4ml's feature-map-deep FIFOs unless fifo_depth is given.
+    loadable: the layers generated with a weight-load path (weights in URAM, no assumption): a
+    policy 'none' / 'auto' / 'all' resolved by loadable_layers() for this folding, or layer names.
     """
     arch, board = _resolve(arch, board)
     clock = float(clock_mhz or board.clock_mhz)
     opts = dict(fifo_depth=fifo_depth, dsp_packing=dsp_packing, lut_mult_bits=lut_mult_bits, uram=uram,
-                include_shell=include_shell, fuse_fire=fuse_fire)
+                include_shell=include_shell, fuse_fire=fuse_fire, loadable=loadable)
     if reuse is None:
         reuse = choose_reuse(arch, board, bits_or_spec, input_size=input_size, clock_mhz=clock, **opts)
-    layers = hardware_layers(arch, bits_or_spec, reuse, input_size, fifo_depth, include_shell, fuse_fire)
+    names = loadable_layers(arch, board, bits_or_spec, reuse, loadable, input_size=input_size,
+                            fifo_depth=fifo_depth, include_shell=include_shell, fuse_fire=fuse_fire)
+    layers = hardware_layers(arch, bits_or_spec, reuse, input_size, fifo_depth, include_shell, fuse_fire, names)
     _place_weights_in_uram(layers, board, uram)
-    in_uram = [m for l in layers for m in l.memories if m.role == "weights" and m.style == "uram"]
+    in_uram = [m for l in layers for m in l.memories if m.role == "weights" and m.style == "uram" and not m.loadable]
     assumptions = (WEIGHT_LOAD_ASSUMPTION.format(n=len(in_uram), u=sum(m.uram for m in in_uram)),) if in_uram else ()
     cost = CostOptions(board.dsp_type, dsp_packing, lut_mult_bits)
     per_layer = [l.estimate(cost) for l in layers]
@@ -841,7 +939,7 @@ def estimate(arch: Architecture | str, board: Board | str, bits_or_spec=8, reuse
                     ii_cycles=slowest.ii_cycles, fps=clock * 1e6 / slowest.ii_cycles, fits=not over,
                     utilisation=util, lutram=totals["lutram"], bottleneck=slowest.name, over_budget=over,
                     model=arch.name, input_size=input_size or arch.input_size, fuse_fire=fuse_fire,
-                    assumptions=assumptions)
+                    assumptions=assumptions, loadable=names)
 
 
 # -- folding ----------------------------------------------------------------------------------

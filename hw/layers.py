@@ -1,10 +1,14 @@
-"""sqz's hls4ml extension: three layers, their C++ templates and kernels (hw/kernels/).
+"""sqz's hls4ml extension: four layers, their C++ templates and kernels (hw/kernels/).
 
   SqzFire            a whole Fire module (sqz::fire): squeeze 1x1 + ReLU, line buffer, expand 1x1 and
                      expand 3x3 (pad 1) + ReLU, one concatenated stream (expand1x1 channels first)
   SqzMaxPool2D       overlapping 3x3 / stride 2 max pool with Caffe's round-up size (sqz::maxpool_3x3s2);
                      hls4ml 1.3.0's io_stream pooling asserts pool == stride and aborts the process
   SqzGlobalAvgPool2D exact sum, reciprocal multiply, one cast (sqz::global_avgpool), as quant/arithmetic.py
+  SqzConv1x1         a stand-alone 1x1 convolution (+ ReLU) whose weights are NOT a ROM but a namespace-scope
+                     array `sqz_w_<name>` (UltraRAM in synthesis), written at start-up through the AXI top's
+                     load mode (sqz::conv1x1_rw, hw/kernels/sqz_conv.h; the array and its loader are written
+                     by hw/project.py). Only the bias is an hls4ml weight variable (a ROM).
 
 They are registered through hls4ml's extension API (`register_layer`, `Backend.register_template`,
 `Backend.register_source`) on both the Vivado and the Vitis backend: Vitis applies Vivado's templates
@@ -22,7 +26,7 @@ from pathlib import Path
 import numpy as np
 
 KERNEL_DIR = Path(__file__).resolve().parent / "kernels"
-KERNEL_HEADERS = ("sqz_common.h", "sqz_fire.h", "sqz_pool.h", "sqz_axi.h")
+KERNEL_HEADERS = ("sqz_common.h", "sqz_fire.h", "sqz_pool.h", "sqz_axi.h", "sqz_conv.h")
 FIRE_PARTS = ("squeeze", "expand1", "expand3")
 
 
@@ -47,6 +51,11 @@ def fold_matrix(matrix: np.ndarray, fold_in: int, fold_out: int) -> np.ndarray:
     n_in, n_out = matrix.shape
     pi, po = n_in // fold_in, n_out // fold_out
     return np.ascontiguousarray(matrix.reshape(fold_in, pi, fold_out, po).transpose(2, 0, 3, 1)).ravel()
+
+
+def loadable_array(name: str) -> str:
+    """The C++ name of the runtime-written weight array of a loadable layer (SqzConv1x1)."""
+    return f"sqz_w_{name}"
 
 
 # -- layers, templates, registration ----------------------------------------------------------------
@@ -141,6 +150,25 @@ def _classes():
             self.set_attr("mult_t", NamedType(f"{self.name}_mult_t", FixedPrecisionType(
                 bits, bits - int(self.attributes["shift"]), signed=False)))
 
+    class SqzConv1x1(Layer):
+        _expected_attributes = [
+            Attribute("in_height"), Attribute("in_width"), Attribute("n_chan"), Attribute("n_filt"),
+            Attribute("relu", value_type=bool), ConfigurableAttribute("reuse_factor", default=1),
+            WeightAttribute("bias"), TypeAttribute("accum"), TypeAttribute("weight"),
+        ]
+
+        def initialize(self):
+            a = self.attributes
+            self.add_output_variable([a["in_height"], a["in_width"], a["n_filt"]])
+            fold_in, fold_out = fold_factors(a["n_chan"], a["n_filt"], int(self.get_attr("reuse_factor")))
+            self.set_attr("fold_in", fold_in)
+            self.set_attr("fold_out", fold_out)
+            self.add_weights_variable(name="bias", var_name="b{index}",
+                                      data=np.asarray(self.get_attr("bias_data"), np.float64))
+            self.set_attr("weight_t", named(self, "weight"))
+            self.set_attr("accum_t", named(self, "accum"))
+            self.set_attr("weight_array", loadable_array(self.name))
+
     fire_config = """struct config{index} : sqz::fire_config {{
     static const unsigned height = {in_height};
     static const unsigned width = {in_width};
@@ -181,6 +209,19 @@ def _classes():
     static const unsigned long long multiplier = {multiplier}ULL;
     typedef {accum_t.name} accum_t;
     typedef {mult_t.name} mult_t;
+}};\n"""
+
+    conv1x1_config = """struct config{index} : sqz::conv1x1_config {{
+    static const unsigned height = {in_height};
+    static const unsigned width = {in_width};
+    static const unsigned n_in = {n_chan};
+    static const unsigned n_out = {n_filt};
+    static const unsigned fold_in = {fold_in};
+    static const unsigned fold_out = {fold_out};
+    static const bool relu = {relu_cpp};
+    typedef {weight_t.name} weight_t;
+    typedef {bias_t} bias_t;
+    typedef {accum_t.name} accum_t;
 }};\n"""
 
     class FireConfigTemplate(LayerConfigTemplate):
@@ -234,6 +275,25 @@ def _classes():
             p = self._default_function_params(node)
             return f"sqz::global_avgpool<{p['input_t']}, {p['output_t']}, {p['config']}>({p['input']}, {p['output']});"
 
-    return ((SqzFire, SqzMaxPool2D, SqzGlobalAvgPool2D),
+    class Conv1x1ConfigTemplate(LayerConfigTemplate):
+        def __init__(self):
+            super().__init__(SqzConv1x1)
+
+        def format(self, node):
+            params = self._default_config_params(node)
+            params["bias_t"] = node.get_weights("bias").type.name
+            params["relu_cpp"] = "true" if node.get_attr("relu") else "false"
+            return conv1x1_config.format(**params)
+
+    class Conv1x1FunctionTemplate(FunctionCallTemplate):
+        def __init__(self):
+            super().__init__(SqzConv1x1, include_header=["nnet_utils/sqz_conv.h"])
+
+        def format(self, node):
+            p = self._default_function_params(node)
+            return (f"sqz::conv1x1_rw<{p['input_t']}, {p['output_t']}, {p['config']}>({p['input']}, {p['output']}, "
+                    f"{node.get_attr('weight_array')}, {node.get_weights('bias').name});")
+
+    return ((SqzFire, SqzMaxPool2D, SqzGlobalAvgPool2D, SqzConv1x1),
             (FireConfigTemplate, FireFunctionTemplate, MaxPoolConfigTemplate, MaxPoolFunctionTemplate,
-             AvgPoolConfigTemplate, AvgPoolFunctionTemplate))
+             AvgPoolConfigTemplate, AvgPoolFunctionTemplate, Conv1x1ConfigTemplate, Conv1x1FunctionTemplate))

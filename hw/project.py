@@ -12,6 +12,13 @@ Layout of a project folder (everything relative: the folder can be moved or copi
     myproject_bridge.cpp      hls4ml's float/double bridge; sqz_csim.cpp: extern "C" AXI harness
     build_csim.sh             g++ build of the library (what `compile()` would run, minus hls4ml's stamps)
     sqz_hls.tcl, sqz_vivado.tcl, BUILD.md   Vitis HLS synthesis and Vivado block design (hw/scripts.py)
+    weights_stream.bin        only with loadable layers (Design.loadable): the weight-load stream, uint64
+                              little-endian beats (hw/axi.py WeightStream; layout in the manifest's
+                              "weight_load"), to send with the top's mode = 1 before any image
+
+Loadable layers: their weights are namespace-scope arrays `sqz_w_<layer>` defined in myproject.cpp,
+bound to UltraRAM and written by `sqz_load_weights` (also there) when sqz_top runs with mode = 1; the
+C simulation sends weights_stream.bin through that path first (hw/csim.py), exactly as a host must.
 
 Weights: hls4ml writes each weight array as a header with an ap_fixed initializer (used by synthesis)
 and, for C simulation, a .txt file that the library opens at its first call through an absolute path
@@ -38,14 +45,15 @@ from pathlib import Path
 
 import numpy as np
 
-from hw.axi import AxiPacking
-from hw.convert import PROJECT_NAME, Design, to_hls4ml
+from hw.axi import AxiPacking, WeightStream
+from hw.convert import PROJECT_NAME, Design, loadable_weight_codes, to_hls4ml
 
 MANIFEST = "sqz_manifest.json"
 MANIFEST_FORMAT = "sqz-hls-project"
 LIBRARY = "firmware/libsqz_csim.so"
 BUILD_SCRIPT = "build_csim.sh"
 TOP = "sqz_top"
+WEIGHT_STREAM = "weights_stream.bin"
 
 
 class ProjectError(ValueError):
@@ -81,6 +89,27 @@ class Project:
     def built(self) -> bool:
         return self.library.exists()
 
+    @property
+    def weight_stream(self) -> WeightStream | None:
+        """The layout of the weight-load stream, or None for a design without loadable layers."""
+        load = self.manifest.get("weight_load")
+        return WeightStream.from_json(load) if load else None
+
+    def weight_words(self) -> np.ndarray | None:
+        """weights_stream.bin as uint64 beats (header first), checked against the manifest's layout."""
+        layout = self.weight_stream
+        if layout is None:
+            return None
+        path = self.path / WEIGHT_STREAM
+        try:
+            words = np.fromfile(path, dtype="<u8")
+        except OSError as e:
+            raise ProjectError(f"{path}: cannot read the weight stream ({e})") from None
+        if len(words) != layout.total_beats or (len(words) and words[0] != layout.header()):
+            raise ProjectError(f"{path}: {len(words)} beats, expected {layout.total_beats} beginning with the header "
+                               f"{int(layout.header()):#018x} (sqz_manifest.json weight_load)")
+        return words.astype(np.uint64)
+
     def build(self) -> float:
         """Compile the C-simulation library (g++); returns seconds. Raises BuildError."""
         t0 = time.perf_counter()
@@ -92,12 +121,12 @@ class Project:
         self.times["compile_s"] = time.perf_counter() - t0
         return self.times["compile_s"]
 
-    def simulator(self, workers: int | None = None):
+    def simulator(self, workers: int | None = None, load_weights: bool = True):
         from hw.csim import CSimulator
 
         if not self.built:
             self.build()
-        return CSimulator(self, workers=workers)
+        return CSimulator(self, workers=workers, load_weights=load_weights)
 
 
 def project_dir_for(design: Design, cache_root: str | Path) -> Path:
@@ -163,10 +192,11 @@ def finish_project(path: Path, model, design: Design, key: str) -> None:
 
     embed_weight_codes(path, model)
     packing = axi_packing(design)
-    write_axi_top(path, model, packing)
+    stream = write_loadable_weights(path, model, design)
+    write_axi_top(path, model, packing, stream)
     (path / BUILD_SCRIPT).write_text(BUILD_SCRIPT_TEXT)
     scripts.write_scripts(path, design)
-    write_manifest(path, design, key, packing, model)
+    write_manifest(path, design, key, packing, model, stream)
 
 
 def _code_ctype(fmt_width: int, signed: bool) -> str:
@@ -222,6 +252,62 @@ def embed_weight_codes(path: Path, model) -> None:
         txt.unlink()
 
 
+def write_loadable_weights(path: Path, model, design: Design) -> WeightStream | None:
+    """For loadable layers: their runtime-written arrays and the loader in myproject.cpp, the STABLE
+    pragma in the dataflow region, and weights_stream.bin. Returns the stream layout (None: none)."""
+    if not design.loadable:
+        return None
+    layers = {l.name: l for l in model.get_layers()}
+    arrays = []
+    for name in design.loadable:
+        node = layers[name]
+        n = int(node.get_attr("n_chan")) * int(node.get_attr("n_filt"))
+        arrays.append((name, node.get_attr("weight_array"), n, design.spec.layers[name].weight))
+    stream = WeightStream.for_arrays(arrays)
+    stream.pack(loadable_weight_codes(design)).astype("<u8").tofile(path / WEIGHT_STREAM)
+
+    defs, pragmas, loads = [], [], []
+    for a in stream.arrays:
+        node = layers[a.layer]
+        w_t = node.get_attr("weight_t").name
+        block = a.n // int(node.get_attr("reuse_factor"))
+        defs.append(f"// {a.layer}: {a.n} weights, written by sqz_load_weights (mode 1), read by sqz::conv1x1_rw\n"
+                    f"{w_t} {a.array}[{a.n}];")
+        pragmas += [f"    #pragma HLS BIND_STORAGE variable={a.array} type=ram_1p impl=uram",
+                    f"    #pragma HLS ARRAY_RESHAPE variable={a.array} cyclic factor={block}"]
+        loads.append(f"        sqz::axi_read_weights<{w_t}, {a.n}, {a.lane}>(in, {a.array}, ended, beats);")
+    cpp = path / "firmware" / f"{PROJECT_NAME}.cpp"
+    text = cpp.read_text()
+    anchor = '#include "weights/sqz_codes.h"\n'
+    if anchor not in text or text.count("#pragma HLS DATAFLOW") != 1:
+        raise RuntimeError(f"internal: unexpected layout of {cpp.name}; cannot add the loadable weight arrays")
+    text = text.replace(anchor, anchor + '#include "nnet_utils/sqz_axi.h"\n\n// Loadable weights (sqz hw/project.py): '
+                        'UltraRAM has no bitstream initialisation; these arrays start at 0\n'
+                        + "\n".join(defs) + "\n", 1)
+    stable = "".join(f"\n    #pragma HLS STABLE variable={a.array}" for a in stream.arrays)
+    text = text.replace("#pragma HLS DATAFLOW", "#pragma HLS DATAFLOW" + stable, 1)
+    text += f"""
+// Load mode of sqz_top (generated by sqz hw/project.py): header, payload, one reply beat
+// (packing: nnet_utils/sqz_axi.h and hw/axi.py WeightStream).
+void sqz_load_weights(hls::stream<sqz::axi_word> &in, hls::stream<sqz::axi_word> &reply) {{
+{chr(10).join(pragmas)}
+    const sqz::axi_word head = in.read();
+    bool ended = head.last == 1;
+    unsigned beats = 0;
+    const bool header_ok = !ended && head.data.range(63, 32) == sqz::WEIGHT_MAGIC &&
+                           head.data.range(31, 0) == {stream.payload_beats}u;
+    if (header_ok) {{
+{chr(10).join(loads)}
+    }}
+    const bool ok = header_ok && ended && beats == {stream.payload_beats}u;
+    sqz::axi_drain(in, ended, beats);
+    reply.write(sqz::axi_load_reply(ok, beats));
+}}
+"""
+    cpp.write_text(text)
+    return stream
+
+
 def axi_packing(design: Design) -> AxiPacking:
     s = design.input_size
     gap_in = design.arch.shapes(s)[-1][1]
@@ -233,8 +319,13 @@ def _io_names(model) -> tuple[str, str]:
     return inp.type.name, out.type.name
 
 
-def write_axi_top(path: Path, model, packing: AxiPacking) -> None:
+def write_axi_top(path: Path, model, packing: AxiPacking, stream: WeightStream | None = None) -> None:
+    """sqz_top.h/.cpp and the C-simulation harness sqz_csim.cpp. Without loadable layers the top is a
+    free-running dataflow (ap_ctrl_none); with them it takes an s_axilite `mode` (0 inference, 1 weight
+    load) and its control moves to s_axilite too (the host writes mode, then starts it)."""
     in_t, out_t = _io_names(model)
+    load = stream is not None
+    mode_arg = ", unsigned mode" if load else ""
     (path / "firmware" / f"{TOP}.h").write_text(f"""// AXI4-Stream top for an AXI DMA (generated by sqz hw/project.py). Packing: nnet_utils/sqz_axi.h.
 #ifndef SQZ_TOP_H_
 #define SQZ_TOP_H_
@@ -247,19 +338,18 @@ static const unsigned SQZ_IN_LANE = {packing.in_lane};     // bits per input cha
 static const unsigned SQZ_OUT_LANE = {packing.out_lane};    // bits per logit lane
 static const bool SQZ_OUT_SIGNED = {str(packing.out_signed).lower()};
 static const unsigned SQZ_OUT_BEATS = {packing.out_beats};  // {packing.n_out} logits
+""" + (f"""static const unsigned SQZ_MODE_INFER = 0;
+static const unsigned SQZ_MODE_LOAD = 1;
+static const unsigned SQZ_WEIGHT_BEATS = {stream.total_beats};  // header + {stream.payload_beats} payload beats
 
-void {TOP}(hls::stream<sqz::axi_word> &pixels, hls::stream<sqz::axi_word> &logits);
+// mode 1: weights/load stream in, one reply beat out (defined in {PROJECT_NAME}.cpp, beside the arrays)
+void sqz_load_weights(hls::stream<sqz::axi_word> &in, hls::stream<sqz::axi_word> &reply);
+""" if load else "") + f"""
+void {TOP}(hls::stream<sqz::axi_word> &pixels, hls::stream<sqz::axi_word> &logits{mode_arg});
 
 #endif
 """)
-    (path / "firmware" / f"{TOP}.cpp").write_text(f"""// AXI4-Stream top (generated by sqz hw/project.py): codes in, codes out, TLAST on the last output beat.
-#include "{TOP}.h"
-
-void {TOP}(hls::stream<sqz::axi_word> &pixels, hls::stream<sqz::axi_word> &logits) {{
-    #pragma HLS INTERFACE axis port=pixels
-    #pragma HLS INTERFACE axis port=logits
-    #pragma HLS INTERFACE ap_ctrl_none port=return
-    #pragma HLS DATAFLOW
+    infer_body = f"""    #pragma HLS DATAFLOW
     hls::stream<{in_t}> x("sqz_pixels");
     hls::stream<{out_t}> y("sqz_logits");
     #pragma HLS STREAM variable=x depth=2
@@ -267,17 +357,42 @@ void {TOP}(hls::stream<sqz::axi_word> &pixels, hls::stream<sqz::axi_word> &logit
     sqz::axi_read_input<{in_t}, SQZ_IN_PIXELS, SQZ_IN_LANE>(pixels, x);
     {PROJECT_NAME}(x, y);
     sqz::axi_write_output<{out_t}, SQZ_OUT_LANE, SQZ_OUT_SIGNED>(y, logits);
+"""
+    if load:
+        top = f"""// AXI4-Stream top (generated by sqz hw/project.py): mode 0 = one frame of codes in, logits out (TLAST on
+// the last beat); mode 1 = the weight-load stream in, one reply beat out. Until the first load the
+// loadable weights are 0 (UltraRAM's power-up state).
+#include "{TOP}.h"
+
+static void sqz_infer(hls::stream<sqz::axi_word> &pixels, hls::stream<sqz::axi_word> &logits) {{
+{infer_body}}}
+
+void {TOP}(hls::stream<sqz::axi_word> &pixels, hls::stream<sqz::axi_word> &logits, unsigned mode) {{
+    #pragma HLS INTERFACE axis port=pixels
+    #pragma HLS INTERFACE axis port=logits
+    #pragma HLS INTERFACE s_axilite port=mode bundle=control
+    #pragma HLS INTERFACE s_axilite port=return bundle=control
+    if (mode == SQZ_MODE_LOAD)
+        sqz_load_weights(pixels, logits);
+    else
+        sqz_infer(pixels, logits);
 }}
-""")
-    (path / "sqz_csim.cpp").write_text(f"""// C-simulation harness of the AXI top (generated by sqz hw/project.py); part of libsqz_csim.so.
-#include "firmware/{TOP}.cpp"
+"""
+    else:
+        top = f"""// AXI4-Stream top (generated by sqz hw/project.py): codes in, codes out, TLAST on the last output beat.
+#include "{TOP}.h"
 
-extern "C" {{
-
-// One frame through {TOP}: n_in 64-bit input beats in, up to max_out output beats out (data and TLAST).
-// Returns the number of output beats, or -1 if the top left input beats unread.
-int sqz_axi_run(const unsigned long long *in_words, int n_in, unsigned long long *out_words,
-                unsigned char *out_last, int max_out) {{
+void {TOP}(hls::stream<sqz::axi_word> &pixels, hls::stream<sqz::axi_word> &logits) {{
+    #pragma HLS INTERFACE axis port=pixels
+    #pragma HLS INTERFACE axis port=logits
+    #pragma HLS INTERFACE ap_ctrl_none port=return
+{infer_body}}}
+"""
+    (path / "firmware" / f"{TOP}.cpp").write_text(top)
+    call = f"{TOP}(pixels, logits, mode);" if load else f"(void)mode;\n    {TOP}(pixels, logits);"
+    harness = f"""
+static int sqz_axi_call(unsigned mode, const unsigned long long *in_words, int n_in, unsigned long long *out_words,
+                        unsigned char *out_last, int max_out) {{
     hls::stream<sqz::axi_word> pixels("axi_pixels"), logits("axi_logits");
     for (int i = 0; i < n_in; i++) {{
         sqz::axi_word w;
@@ -287,7 +402,7 @@ int sqz_axi_run(const unsigned long long *in_words, int n_in, unsigned long long
         w.last = (i == n_in - 1) ? 1 : 0;
         pixels.write(w);
     }}
-    {TOP}(pixels, logits);
+    {call}
     int n = 0;
     while (!logits.empty() && n < max_out) {{
         sqz::axi_word w = logits.read();
@@ -299,8 +414,26 @@ int sqz_axi_run(const unsigned long long *in_words, int n_in, unsigned long long
         return -1;
     return n;
 }}
+
+extern "C" {{
+
+// One frame through {TOP} (mode 0): n_in 64-bit input beats in, up to max_out output beats out (data and
+// TLAST). Returns the number of output beats, or -1 if the top left input beats unread.
+int sqz_axi_run(const unsigned long long *in_words, int n_in, unsigned long long *out_words,
+                unsigned char *out_last, int max_out) {{
+    return sqz_axi_call(0, in_words, n_in, out_words, out_last, max_out);
 }}
-""")
+""" + ("""
+// The weight-load stream through the top's mode 1 (TLAST on its last beat); the reply beat comes back in
+// out_words[0]. Same return convention as sqz_axi_run.
+int sqz_axi_load(const unsigned long long *in_words, int n_in, unsigned long long *out_words,
+                 unsigned char *out_last, int max_out) {
+    return sqz_axi_call(1, in_words, n_in, out_words, out_last, max_out);
+}
+""" if load else "") + "}\n"
+    (path / "sqz_csim.cpp").write_text(f"""// C-simulation harness of the AXI top (generated by sqz hw/project.py); part of libsqz_csim.so.
+#include "firmware/{TOP}.cpp"
+""" + harness)
 
 
 BUILD_SCRIPT_TEXT = """#!/bin/sh
@@ -338,7 +471,8 @@ def _trace_entries(model, design: Design) -> list[dict]:
     return out
 
 
-def write_manifest(path: Path, design: Design, key: str, packing: AxiPacking, model) -> None:
+def write_manifest(path: Path, design: Design, key: str, packing: AxiPacking, model,
+                   stream: WeightStream | None = None) -> None:
     from importlib import metadata
 
     in_t, out_t = _io_names(model)
@@ -358,6 +492,11 @@ def write_manifest(path: Path, design: Design, key: str, packing: AxiPacking, mo
         "output": {"n": int(np.prod(out.shape)), "format": str(logit), "frac": logit.frac, "cpp_type": out_t,
                    "meaning": "logits (no softmax)"},
         "axi": packing.to_json(),
+        "weight_load": None if stream is None else {
+            **stream.to_json(), "file": WEIGHT_STREAM, "byte_order": "little-endian uint64 beats",
+            "control": "s_axilite bundle 'control': ap_ctrl_hs and the scalar 'mode' (Vitis HLS puts the first "
+                       "scalar at offset 0x10; check the .hwh). Write mode = 1, start, send the stream on the "
+                       "DMA's MM2S channel and read the one reply beat on S2MM; then mode = 0 for frames."},
         "csim": {"library": LIBRARY, "build": BUILD_SCRIPT, "double": f"{PROJECT_NAME}_double",
                  "float": f"{PROJECT_NAME}_float", "axi": "sqz_axi_run"},
         "reuse": design.reuse,

@@ -9,6 +9,18 @@
 //           sign-extended (signed format) or zero-extended (unsigned) to L_out bits; unused lanes of
 //           the last beat are 0; TLAST = 1 on the frame's last beat only.
 // No floats cross the interface: what the DMA moves are the codes the QuantSpec defines.
+//
+// Weight load (only designs with loadable layers, whose top has an s_axilite `mode`: 0 inference,
+// 1 load; hw/axi.py WeightStream is the host side):
+//   header  one beat: bits [63:32] WEIGHT_MAGIC ("SQZW"), bits [31:0] the number of payload beats
+//   payload each loadable weight array in turn (network order), its codes in the order the kernel
+//           reads them (hw/layers.py fold_matrix), 64/L codes per beat, L = 8, 16 or 32 (the
+//           smallest lane that holds the weight width), code k of an array in beat k / (64/L),
+//           lane k % (64/L), two's complement; every array starts on a new beat; unused lanes 0.
+//           TLAST on the last payload beat.
+//   reply   one output beat, TLAST = 1: bit 0 = 1 when the header matched and TLAST came exactly on
+//           the last payload beat; bits [63:32] = the payload beats read. A bad header writes no
+//           weight; a stream that ends early or runs long is read up to its TLAST and reported.
 #ifndef SQZ_AXI_H_
 #define SQZ_AXI_H_
 
@@ -99,6 +111,52 @@ AxiWriteBeats:
         w.last = (b == BEATS - 1) ? 1 : 0;
         out.write(w);
     }
+}
+
+static const unsigned WEIGHT_MAGIC = 0x53515A57u; // "SQZW"
+
+// Payload beats -> one weight array (N codes of T, LANE-bit lanes). Stops reading at TLAST
+// (`ended`), so a short stream never blocks on an empty stream; counts the beats it read.
+template <class T, unsigned N, unsigned LANE>
+void axi_read_weights(hls::stream<axi_word> &in, T w[N], bool &ended, unsigned &beats) {
+    static const unsigned LANES = AXI_WORD_BITS / LANE;
+    static const unsigned BEATS = (N + LANES - 1) / LANES;
+    static_assert(T::width <= (int)LANE, "weight code wider than its lane");
+LoadWeightBeats:
+    for (unsigned b = 0; b < BEATS; b++) {
+        if (!ended) {
+            const axi_word word = in.read();
+            beats++;
+            ended = word.last == 1;
+        LoadWeightLanes:
+            for (unsigned l = 0; l < LANES; l++) {
+                const unsigned k = b * LANES + l;
+                if (k < N)
+                    set_code(w[k], word.data.range(l * LANE + T::width - 1, l * LANE));
+            }
+        }
+    }
+}
+
+// Discard beats up to and including the next TLAST (the rest of a malformed load stream).
+inline void axi_drain(hls::stream<axi_word> &in, bool &ended, unsigned &beats) {
+LoadDrain:
+    while (!ended) {
+        const axi_word word = in.read();
+        beats++;
+        ended = word.last == 1;
+    }
+}
+
+inline axi_word axi_load_reply(bool ok, unsigned beats) {
+    axi_word w;
+    w.data = 0;
+    w.data.range(63, 32) = beats;
+    w.data[0] = ok ? 1 : 0;
+    w.keep = -1;
+    w.strb = -1;
+    w.last = 1;
+    return w;
 }
 
 } // namespace sqz

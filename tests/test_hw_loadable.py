@@ -1,0 +1,143 @@
+"""Loadable weights: conv10 as sqz::conv1x1_rw with its weights in a runtime-written (UltraRAM) array,
+filled through the AXI top's load mode, on the tiny Fire network of test_hw_csim -- C simulation bit for
+bit against the emulator, the load protocol's checks, configuration errors before any C++, and the
+estimate placing exactly the generated design's loadable weights in UltraRAM."""
+from __future__ import annotations
+
+import json
+import shutil
+
+import numpy as np
+import pytest
+
+pytest.importorskip("hls4ml")
+pytestmark = pytest.mark.skipif(shutil.which("g++") is None, reason="g++ not installed")
+
+from hw.axi import WEIGHT_MAGIC, WeightStream  # noqa: E402
+from hw.convert import UnsupportedModelError, loadable_weight_codes, plan_design  # noqa: E402
+from hw.estimate import estimate, loadable_layers, uram_blocks  # noqa: E402
+from hw.project import WEIGHT_STREAM, Project, ProjectError, build_project, project_dir_for  # noqa: E402
+from tests.test_hw_csim import REUSE, SIZE, cache_root, tiny  # noqa: E402,F401  (module fixtures)
+
+
+@pytest.fixture(scope="module")
+def loadable(tiny, cache_root):  # noqa: F811
+    design = plan_design(tiny["keras"], tiny["spec"], tiny["arch"], reuse=REUSE, board="zcu104", loadable=("conv10",))
+    return design, build_project(design, project_dir_for(design, cache_root))
+
+
+def test_loadable_conv10_csim_is_bit_identical_to_emulator(tiny, loadable):  # noqa: F811
+    design, project = loadable
+    assert design.loadable == ("conv10",)
+    cpp = (project.path / "firmware" / "myproject.cpp").read_text()
+    assert "sqz::conv1x1_rw" in cpp and "pointwise_conv_2d_cl" not in cpp and "nnet::relu" not in cpp.split("// conv10")[0][-300:]
+    assert "#pragma HLS BIND_STORAGE variable=sqz_w_conv10 type=ram_1p impl=uram" in cpp
+    assert "#pragma HLS STABLE variable=sqz_w_conv10" in cpp
+    top = (project.path / "firmware" / "sqz_top.cpp").read_text()
+    assert "s_axilite port=mode" in top and "ap_ctrl_none" not in top
+    # conv10's weights are no ROM: no hls4ml weight header or C-sim codes for them, only its bias
+    codes_h = (project.path / "firmware" / "weights" / "sqz_codes.h").read_text()
+    assert codes_h.count("_codes[") == 2 * 7 + 1        # conv1, 2 Fire modules x 3 convs (w, b), conv10's bias
+    sim = project.simulator()
+    want = tiny["emulator"].logit_codes(tiny["x"])
+    np.testing.assert_array_equal(sim.logit_codes(tiny["x"]), want)            # every logit of every image
+    np.testing.assert_array_equal(sim.axi_logit_codes(tiny["x"][:3]), want[:3])
+    assert np.count_nonzero(want) > want.size // 2 and len(np.unique(want)) > 10
+
+
+def test_weight_stream_file_holds_the_folded_codes(loadable):
+    design, project = loadable
+    layout = project.weight_stream
+    manifest = json.loads((project.path / "sqz_manifest.json").read_text())
+    assert manifest["weight_load"]["file"] == WEIGHT_STREAM and manifest["weight_load"]["magic"] == WEIGHT_MAGIC
+    words = project.weight_words()
+    a = layout.arrays[0]
+    assert (a.layer, a.array, a.n, a.lane) == ("conv10", "sqz_w_conv10", 24 * 10, 8)
+    assert len(words) == layout.total_beats == 1 + 30 and words[0] == (WEIGHT_MAGIC << 32 | 30)
+    got = layout.unpack(words)["conv10"]
+    np.testing.assert_array_equal(got, loadable_weight_codes(design)["conv10"])
+    w = design.spec.layers["conv10"].weight.quantize(design.params["conv10"][0].astype(np.float64))
+    assert sorted(got.tolist()) == sorted(w.ravel().tolist()) and np.count_nonzero(got) > 120
+
+
+def test_inference_before_loading_runs_on_zero_weights(tiny, loadable):  # noqa: F811
+    """UltraRAM powers up at 0: before the load conv10 outputs ReLU(bias) everywhere, so every image gets the
+    same logits -- not the network's."""
+    _, project = loadable
+    unloaded = project.simulator(load_weights=False).axi_logit_codes(tiny["x"][:3])
+    assert (unloaded == unloaded[0]).all()
+    assert not np.array_equal(unloaded, tiny["emulator"].logit_codes(tiny["x"][:3]))
+
+
+def test_load_protocol_reports_bad_streams(loadable):
+    _, project = loadable
+    sim = project.simulator()
+    words = project.weight_words()
+    payload = len(words) - 1
+    assert sim.load_reply(words) == (1, payload << 32 | 1, 1)                     # accepted, TLAST set
+    assert sim.load_reply(words[:-1]) == (1, (payload - 1) << 32, 1)              # short: rejected, counted
+    assert sim.load_reply(np.append(words, words[1:3])) == (1, (payload + 2) << 32, 1)   # long: read to TLAST
+    bad = words.copy()
+    bad[0] ^= np.uint64(1 << 40)                                                 # wrong magic: nothing written
+    assert sim.load_reply(bad) == (1, payload << 32, 1)
+
+
+def test_damaged_weight_stream_file_is_refused_before_cpp(loadable, tmp_path):
+    _, project = loadable
+    copy = tmp_path / "copy"
+    shutil.copytree(project.path, copy)
+    words = np.fromfile(copy / WEIGHT_STREAM, "<u8")
+    words[:-1].tofile(copy / WEIGHT_STREAM)
+    with pytest.raises(ProjectError, match="beats, expected"):
+        Project(copy).simulator()
+
+
+@pytest.mark.parametrize("board, loadable_arg, reuse, message", [
+    ("zcu104", ("conv1",), {}, r"conv1: needs a 1x1 / stride 1 convolution"),
+    ("zcu104", ("conv10",), {"conv10": 1}, r"conv10: needs a 1x1 .* reuse 1"),
+    ("zcu104", ("fire2_squeeze1x1",), {}, "not a stand-alone convolution"),
+    ("pynq-z2", ("conv10",), {}, "pynq-z2 has none"),
+    ("zcu104", "sometimes", {}, "must be one of none, auto, all"),
+])
+def test_bad_loadable_configs_are_rejected_before_any_cpp(tiny, tmp_path, board, loadable_arg, reuse, message):  # noqa: F811
+    with pytest.raises(UnsupportedModelError, match=message):
+        plan_design(tiny["keras"], tiny["spec"], tiny["arch"], reuse={**REUSE, **reuse}, board=board,
+                    loadable=loadable_arg)
+    assert not any(tmp_path.iterdir())
+
+
+def test_estimate_and_design_agree_on_the_loadable_layers(tiny, loadable):  # noqa: F811
+    design, _ = loadable
+    est = estimate(tiny["arch"], "zcu104", tiny["spec"], design.reuse, loadable=design.loadable)
+    conv10 = next(l for l in est.layers if l.name == "conv10")
+    assert conv10.kind == "conv_rw" and conv10.weights_in == "uram" and conv10.bram18 == 0
+    assert conv10.uram == uram_blocks(REUSE["conv10"], 240 // REUSE["conv10"] * 8)   # R deep x 60 weights wide
+    assert est.assumptions == () and est.loadable == ("conv10",)
+    assert [l.weights_in for l in est.layers if l.weights_in == "uram"] == ["uram"]
+    # the policies resolve through the same function for the design and the estimate
+    for policy in ("none", "all", "auto"):
+        d = plan_design(tiny["keras"], tiny["spec"], tiny["arch"], reuse=REUSE, board="zcu104", loadable=policy)
+        assert d.loadable == loadable_layers(tiny["arch"], "zcu104", tiny["spec"], d.reuse, policy, input_size=SIZE)
+        assert estimate(tiny["arch"], "zcu104", tiny["spec"], d.reuse, loadable=policy).loadable == d.loadable
+    assert plan_design(tiny["keras"], tiny["spec"], tiny["arch"], reuse=REUSE, board="zcu104",
+                       loadable="all").loadable == ("conv10",)
+
+
+def test_weight_stream_packing_round_trips_and_checks_codes():
+    from quant.fixed_point import FixedFormat
+
+    fmt = FixedFormat(12, 2, True, "AP_RND", "AP_SAT")
+    layout = WeightStream.for_arrays([("a", "sqz_w_a", 7, fmt), ("b", "sqz_w_b", 4, FixedFormat(5, 1, True))])
+    assert [(x.lane, x.beats, x.first_beat) for x in layout.arrays] == [(16, 2, 0), (8, 1, 2)]
+    codes = {"a": np.array([-2048, 2047, 0, -1, 5, 6, 7]), "b": np.array([-16, 15, 1, -1])}
+    words = layout.pack(codes)
+    assert words.dtype == np.uint64 and len(words) == layout.total_beats == 4
+    assert int(words[1]) & 0xFFFF == 0xF800 and int(words[3]) >> 24 & 0xFF == 0xFF    # two's complement lanes
+    out = layout.unpack(words)
+    for k in codes:
+        np.testing.assert_array_equal(out[k], codes[k])
+    with pytest.raises(ValueError, match="outside a 12-bit"):
+        layout.pack({**codes, "a": np.array([2048, 0, 0, 0, 0, 0, 0])})
+    with pytest.raises(ValueError, match="3 codes, expected 4"):
+        layout.pack({**codes, "b": np.array([1, 2, 3])})
+    assert WeightStream.from_json(json.loads(json.dumps(layout.to_json()))) == layout
