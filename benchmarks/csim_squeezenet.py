@@ -1,12 +1,16 @@
 """C simulation of the full SqueezeNet v1.0 HLS design against the bit-exact emulator.
 
-    .venv/bin/python benchmarks/csim_squeezenet.py [--n 20] [--out runs/csim_squeezenet]
+    .venv/bin/python benchmarks/csim_squeezenet.py [--n 20] [--out runs/csim_squeezenet] [--spec SPEC.json]
+                                                   [--weights-in-uram auto|none|all]
 
 SqueezeNet v1.0 with the Deep Compression weights; an 8-bit QuantSpec calibrated on the first 300
 lines of ../shared/data/imagenet_val1300/labels.txt (make_spec(cal, 8, 8)); reuse factors from
 hw.estimate.choose_reuse for the zcu104 (what `sqz hls` would generate); C simulation (g++, hls4ml's
 bridge, one child process per core) of the images from line 300 on. For every image every logit code is
-compared with FixedPointEmulator.logit_codes. Results are appended to OUT/results.jsonl as images finish
+compared with FixedPointEmulator.logit_codes. --spec uses an existing QuantSpec instead (e.g. the
+quantizer's runs/q88/spec.json). --weights-in-uram (default auto, as `sqz hls`): the loadable conv10
+(weights in UltraRAM, sent through the AXI top's load mode by every C-simulation process before its
+images). Results are appended to OUT/results.jsonl as images finish
 (a rerun resumes), the summary goes to OUT/summary.json, and the figures are printed.
 A full run takes minutes per image pair: start it with nohup and follow OUT/log.txt.
 """
@@ -61,6 +65,8 @@ def main(argv=None) -> int:
     ap.add_argument("--data", default=str(DATA))
     ap.add_argument("--board", default="zcu104")
     ap.add_argument("--workers", type=int, default=None, help="C-simulation processes (default: one per core)")
+    ap.add_argument("--spec", help="an existing QuantSpec (default: calibrate make_spec(cal, 8, 8) into OUT)")
+    ap.add_argument("--weights-in-uram", default="auto", help="auto, none or all (hw.estimate.loadable_layers)")
     args = ap.parse_args(argv)
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
@@ -77,19 +83,25 @@ def main(argv=None) -> int:
     arch = get_architecture("squeezenet1_0")
     layers = decode(arch=arch)
     params = float_params(layers)
-    spec, calibration_s = calibrated_spec(arch, params, Path(args.data), out)
+    if args.spec:
+        from quant.spec import QuantSpec
+
+        spec, calibration_s = QuantSpec.load(args.spec, arch), None
+    else:
+        spec, calibration_s = calibrated_spec(arch, params, Path(args.data), out)
     emulator = FixedPointEmulator(arch, params, spec)
 
     t0 = time.perf_counter()
-    reuse = choose_reuse(arch, args.board, spec)
+    reuse = choose_reuse(arch, args.board, spec, loadable=args.weights_in_uram)
     keras_model = build_keras(arch, softmax=False, weights=keras_weights(spec.effective_params(params)))
-    design = plan_design(keras_model, spec, arch, reuse=reuse, board=args.board)
+    design = plan_design(keras_model, spec, arch, reuse=reuse, board=args.board, loadable=args.weights_in_uram)
     plan_s = time.perf_counter() - t0
     t0 = time.perf_counter()
     project = build_project(design, out / "project")
     build_s = time.perf_counter() - t0
     log(f"project {project.path} ({'cache hit' if project.cache_hit else 'built'} in {build_s:.1f} s: "
         f"{', '.join(f'{k} {v:.1f}' for k, v in project.times.items())})")
+    log(f"loadable weights (UltraRAM, loaded through the AXI top first): {list(design.loadable) or 'none'}")
     sim = project.simulator(workers=args.workers)
 
     results_path = out / "results.jsonl"
@@ -128,7 +140,9 @@ def main(argv=None) -> int:
     secs = np.array([r["seconds"] for r in rows])
     summary = {
         "model": arch.name, "board": args.board, "project": str(project.path), "key": project.key,
-        "spec": str(out / "spec_w8_a8.json"), "calibration_images": CALIBRATION_LINES, "calibration_s": calibration_s,
+        "spec": args.spec or str(out / "spec_w8_a8.json"), "calibration_images": CALIBRATION_LINES,
+        "calibration_s": calibration_s, "weights_in_uram": args.weights_in_uram, "loadable": list(design.loadable),
+        "weight_stream_beats": len(project.weight_words()) if design.loadable else 0, "reuse": design.reuse,
         "n": n, "bit_exact": exact, "mismatched_logits": sum(r["mismatched_logits"] for r in rows),
         "top1_hw": float(np.mean([r["top1_hw"] == r["label"] for r in rows])) if n else None,
         "cache_hit": project.cache_hit, "build_s": build_s, "build_times": project.times, "plan_s": plan_s,

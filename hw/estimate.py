@@ -1034,8 +1034,15 @@ def choose_reuse(arch: Architecture | str, board: Board | str, bits_or_spec=8, f
     points = sorted({p for s in stages for p in s.cycle_points() if p > floor} | {floor})
 
     def est(t):
-        return estimate(arch, board, bits_or_spec, _fold(stages, t), input_size=input_size, clock_mhz=clock,
-                        **estimate_options)
+        """The estimate at target t, or None where explicitly named loadable layers fold to R = 1 there
+        (no weight memory to load: such a target is not a candidate)."""
+        try:
+            return estimate(arch, board, bits_or_spec, _fold(stages, t), input_size=input_size, clock_mhz=clock,
+                            **estimate_options)
+        except ValueError:
+            if isinstance(estimate_options.get("loadable", ()), str):
+                raise
+            return None
 
     def smallest(ok) -> int | None:
         """Smallest candidate T with ok(T): a geometric scan (ratio SCAN_RATIO), then a
@@ -1065,7 +1072,7 @@ def choose_reuse(arch: Architecture | str, board: Board | str, bits_or_spec=8, f
             raise ValueError(f"fps must be > 0, got {fps}")
         targets.append(max(floor, int(clock * 1e6 // fps)))
     if max_dsp is not None:
-        t = smallest(lambda t: est(t).dsp <= max_dsp)
+        t = smallest(lambda t: (e := est(t)) is not None and e.dsp <= max_dsp)
         targets.append(t if t is not None else points[-1])
     if not targets:
         if isinstance(utilisation_limit, dict):
@@ -1075,7 +1082,10 @@ def choose_reuse(arch: Architecture | str, board: Board | str, bits_or_spec=8, f
 
         def within(keys):
             def ok(t):
-                u = est(t).utilisation
+                e = est(t)
+                if e is None:
+                    return False
+                u = e.utilisation
                 return all(u[k] <= limits[k] for k in keys)
             return ok
 

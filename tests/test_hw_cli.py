@@ -40,6 +40,9 @@ def test_hls_squeezenet1_1_uniform_bits_writes_project_estimate_and_json(tmp_pat
     (["--model", "squeezenet1_0", "--bits", "40"], "--bits must be in 2..16"),
     (["--model", "squeezenet1_1", "--bits", "8", "--max-dsp", "0"], "--max-dsp must be >= 1"),
     (["--model", "squeezenet1_1", "--bits", "8", "--max-dsp", "100", "--reuse", "r.json"], "give one or the other"),
+    (["--model", "squeezenet1_1", "--bits", "8", "--weights-in-uram", "conv1"], "needs a 1x1 / stride 1"),
+    (["--model", "squeezenet1_1", "--bits", "8", "--board", "pynq-z2", "--weights-in-uram", "conv10"],
+     "pynq-z2 has none"),
 ])
 def test_hls_user_errors_exit_2_with_a_message(tmp_path, capsys, extra, message):
     assert main(["hls", "--out", str(tmp_path / "p"), *extra]) == 2
@@ -47,7 +50,7 @@ def test_hls_user_errors_exit_2_with_a_message(tmp_path, capsys, extra, message)
     assert not (tmp_path / "p").exists()
 
 
-def test_hls_max_dsp_budget_folds_within_it_and_uram_only_with_an_assumed_load_path(tmp_path, capsys):
+def test_hls_max_dsp_budget_folds_within_it_and_uram_only_for_generated_or_assumed_load_paths(tmp_path, capsys):
     from hw.estimate import choose_reuse
 
     js = tmp_path / "o.json"
@@ -55,15 +58,29 @@ def test_hls_max_dsp_budget_folds_within_it_and_uram_only_with_an_assumed_load_p
     assert main([*base, "--out", str(tmp_path / "p1"), "--max-dsp", "200"]) == 0
     result = json.loads(js.read_text())
     assert result["estimate"]["dsp"] <= 200 and result["budget"] == {"fps": None, "max_dsp": 200, "met": True}
-    assert result["estimate"]["uram"] == 0 and result["estimate_assumptions"] == []   # the generated design
+    assert result["estimate"]["uram"] == 0 and result["estimate_assumptions"] == []   # block RAM suffices: no URAM
+    assert result["weights_in_uram"]["layers"] == [] and not (tmp_path / "p1" / "weights_stream.bin").exists()
     assert result["reuse"] == choose_reuse("squeezenet1_1", "zcu104", 8, max_dsp=200)
     assert "budget: DSP <= 200 -> met" in capsys.readouterr().out
 
-    assert main([*base, "--out", str(tmp_path / "p2"), "--assume-weight-load-path"]) == 0
+    # default (--weights-in-uram auto), fastest folding: conv10's weights in URAM through the generated load path
+    assert main([*base, "--out", str(tmp_path / "p2")]) == 0
+    loaded = json.loads(js.read_text())
+    assert loaded["weights_in_uram"]["layers"] == ["conv10"] and loaded["estimate_assumptions"] == []
+    assert loaded["estimate"]["uram"] > 0 and loaded["fits"] and loaded["estimate"]["fps"] > 600
+    conv10 = next(l for l in loaded["layers"] if l["name"] == "conv10")
+    assert conv10["kernel"] == "sqz::conv1x1_rw" and conv10["estimate"]["weights_in"] == "uram"
+    assert (tmp_path / "p2" / "weights_stream.bin").stat().st_size == 8 * json.loads(
+        (tmp_path / "p2" / "sqz_manifest.json").read_text())["weight_load"]["total_beats"]
+    assert "weights of conv10 in UltraRAM: send" in capsys.readouterr().out
+
+    # no generated load path, and an ASSUMED one for every weight ROM: labelled
+    assert main([*base, "--out", str(tmp_path / "p3"), "--weights-in-uram", "none", "--assume-weight-load-path"]) == 0
     assumed = json.loads(js.read_text())
     assert assumed["estimate"]["uram"] > 0 and "WEIGHT-LOAD PATH" in assumed["estimate_assumptions"][0]
+    assert assumed["weights_in_uram"]["layers"] == []
     out = capsys.readouterr().out
-    assert "ASSUMES A WEIGHT-LOAD PATH" in out and "the generated project has none" in out
+    assert "ASSUMES A WEIGHT-LOAD PATH" in out and "assume a weight-load path for more weights" in out
 
 
 def test_hls_csim_squeezenet1_0_is_bit_exact_against_the_emulator(tmp_path):

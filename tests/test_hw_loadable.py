@@ -35,6 +35,7 @@ def test_loadable_conv10_csim_is_bit_identical_to_emulator(tiny, loadable):  # n
     assert "#pragma HLS STABLE variable=sqz_w_conv10" in cpp
     top = (project.path / "firmware" / "sqz_top.cpp").read_text()
     assert "s_axilite port=mode" in top and "ap_ctrl_none" not in top
+    assert "sqz/s_axi_control" in (project.path / "sqz_vivado.tcl").read_text()
     # conv10's weights are no ROM: no hls4ml weight header or C-sim codes for them, only its bias
     codes_h = (project.path / "firmware" / "weights" / "sqz_codes.h").read_text()
     assert codes_h.count("_codes[") == 2 * 7 + 1        # conv1, 2 Fire modules x 3 convs (w, b), conv10's bias
@@ -141,3 +142,19 @@ def test_weight_stream_packing_round_trips_and_checks_codes():
     with pytest.raises(ValueError, match="3 codes, expected 4"):
         layout.pack({**codes, "b": np.array([1, 2, 3])})
     assert WeightStream.from_json(json.loads(json.dumps(layout.to_json()))) == layout
+
+
+def test_generated_load_path_compiles_cleanly_with_cpp14_wall_wextra(loadable):
+    """The generated loader, arrays, top and harness, and sqz's headers: no warning under -std=c++14 -Wall
+    -Wextra (pragmas and loop labels aside; hls4ml's own nnet_* headers are not ours and do warn)."""
+    import subprocess
+
+    _, project = loadable
+    ours = []
+    for src in ("firmware/myproject.cpp", "sqz_csim.cpp"):
+        run = subprocess.run(["g++", "-std=c++14", "-Wall", "-Wextra", "-Wno-unknown-pragmas", "-Wno-unused-label",
+                              "-fsyntax-only", "-isystem", "firmware/ap_types", "-Ifirmware", src],
+                             cwd=project.path, capture_output=True, text=True)
+        assert run.returncode == 0, run.stderr[-3000:]
+        ours += [l for l in run.stderr.splitlines() if ("warning" in l or "error" in l) and "nnet_utils/nnet_" not in l]
+    assert ours == []
