@@ -58,6 +58,9 @@ def add_commands(subparsers) -> None:
                    help="estimate with the OTHER large weight ROMs in UltraRAM too, ASSUMING a start-up weight-load "
                         "path that sqz does not generate for them; labelled in the output")
     p.add_argument("--clock", type=float, help="clock in MHz (default: the board's)")
+    p.add_argument("--input-size", type=int, metavar="PX",
+                   help="input height = width (default: the model's, 227); other sizes only with --bits "
+                        "(a calibrated spec's average pool is for its own size), e.g. 224 for v1.1")
     p.add_argument("--csim", type=int, default=0, metavar="N", help="C-simulate N images against the emulator")
     p.add_argument("--data", help="ImageNet-style folder with labels.txt for --csim")
     p.add_argument("--start", type=int, default=None, help="first labels.txt line for --csim (0-based)")
@@ -100,7 +103,7 @@ def _reuse(args, arch, board, spec) -> dict:
     from hw.estimate import choose_reuse
 
     return choose_reuse(arch, board, spec, fps=args.fps, max_dsp=args.max_dsp, clock_mhz=args.clock,
-                        uram=_uram(args), loadable=_loadable(args))
+                        uram=_uram(args), loadable=_loadable(args), input_size=args.input_size)
 
 
 def _uram(args) -> str:
@@ -142,12 +145,20 @@ def cmd_hls(args) -> int:
         raise HlsCliError("--csim needs --data (a folder with labels.txt)")
     if args.csim and not Path(args.data, "labels.txt").exists():
         raise HlsCliError(f"--data {args.data}: no labels.txt there")
+    if args.input_size is not None and args.input_size != arch.input_size:
+        if args.bits is None or args.csim:
+            raise HlsCliError(f"--input-size {args.input_size}: only with --bits and without --csim (a calibrated "
+                              f"spec and the C simulation are for {arch.name}'s {arch.input_size} px)")
+        try:
+            arch.shapes(args.input_size)
+        except ValueError as e:
+            raise HlsCliError(f"--input-size {args.input_size}: {e}") from None
     if args.spec:
         spec = QuantSpec.load(args.spec, arch)
         if spec.model != arch.name:
             raise HlsCliError(f"--spec {args.spec} is for {spec.model}, not {arch.name}")
     else:
-        spec = uniform_spec(arch, args.bits)
+        spec = uniform_spec(arch, args.bits, args.input_size)
     params, weights_note = _weights(arch, args.model, bool(args.csim))
     params = spec.effective_params(params)      # the spec's optimized (e.g. GPTQ) weight codes, if it has them
 
@@ -159,7 +170,7 @@ def cmd_hls(args) -> int:
         if isinstance(e, HlsCliError):
             raise
         raise HlsCliError(f"--weights-in-uram: {e}") from None
-    keras_model = build_keras(arch, softmax=False, weights=keras_weights(params))
+    keras_model = build_keras(arch, args.input_size, softmax=False, weights=keras_weights(params))
     design = plan_design(keras_model, spec, arch, reuse=reuse, board=board, clock_mhz=args.clock,
                          weights_note=weights_note, loadable=loadable)
     from hw.project import build_project
@@ -169,7 +180,8 @@ def cmd_hls(args) -> int:
 
     from hw.estimate import estimate
 
-    est = estimate(arch, board, spec, reuse=design.estimate_reuse(), clock_mhz=design.clock_mhz, uram=_uram(args),
+    est = estimate(arch, board, spec, reuse=design.estimate_reuse(), input_size=design.input_size,
+                   clock_mhz=design.clock_mhz, uram=_uram(args),
                    loadable=design.loadable)
     budget = None
     if args.fps is not None or args.max_dsp is not None:

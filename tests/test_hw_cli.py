@@ -41,6 +41,7 @@ def test_hls_squeezenet1_1_uniform_bits_writes_project_estimate_and_json(tmp_pat
     (["--model", "squeezenet1_1", "--bits", "8", "--max-dsp", "0"], "--max-dsp must be >= 1"),
     (["--model", "squeezenet1_1", "--bits", "8", "--max-dsp", "100", "--reuse", "r.json"], "give one or the other"),
     (["--model", "squeezenet1_1", "--bits", "8", "--weights-in-uram", "conv1"], "needs a 1x1 / stride 1"),
+    (["--model", "squeezenet1_0", "--spec", "s.json", "--input-size", "224"], "only with --bits"),
     (["--model", "squeezenet1_1", "--bits", "8", "--board", "pynq-z2", "--weights-in-uram", "conv10"],
      "pynq-z2 has none"),
 ])
