@@ -4,7 +4,8 @@
                       [--csim N --data DIR] --json OUT.json
     python -m sqz hls --model squeezenet1_1 --bits 8 --board pynq-z2 --out DIR --json OUT.json
 
---bits W generates uniform W-bit formats instead of a calibrated spec (enough for estimates).
+--bits W generates uniform W-bit formats instead of a calibrated spec (enough for estimates); with it,
+--input-size PX sets another input size (e.g. 224 for v1.1, the issue-4 figure).
 squeezenet1_1 ships without trained weights: its project gets seeded random placeholder weights (the
 structure, formats and estimates are real; the weights are not) and cannot be C-simulated.
 Reuse factors come from hw.estimate.choose_reuse: by default the fastest folding whose estimate fits the

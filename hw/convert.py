@@ -64,7 +64,7 @@ PROJECT_NAME = "myproject"
 FORMAT_VERSION = 1            # bump when the generated project changes in a way sources do not show
 HW_DIR = Path(__file__).resolve().parent
 # everything that decides the generated project besides the inputs (part of the build cache key)
-GENERATOR_SOURCES = ("convert.py", "layers.py", "project.py", "axi.py", "scripts.py", "estimate.py",
+GENERATOR_SOURCES = ("convert.py", "layers.py", "project.py", "axi.py", "scripts.py",
                      "kernels/sqz_common.h", "kernels/sqz_fire.h", "kernels/sqz_pool.h", "kernels/sqz_axi.h",
                      "kernels/sqz_conv.h")
 
