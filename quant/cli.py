@@ -25,7 +25,8 @@ def add_commands(sub) -> None:
     p.add_argument("--margin", type=float, help="search: allowed top-1 loss vs float, absolute (0.01 = 1 point)")
     p.add_argument("--weight-bits", type=int, help="no search: every layer's weights get this width")
     p.add_argument("--activation-bits", type=int, help="no search: every layer's activations get this width")
-    p.add_argument("--weight-rule", default="minmse", choices=("maxabs", "minmse"))
+    p.add_argument("--weight-rule", default="minmse", choices=("maxabs", "minmse", "output"),
+                   help="weight integer lengths: max-abs (Ristretto), min-MSE of the weights, or min error of the layer output")
     p.add_argument("--activation-rule", default="percentile", choices=("maxabs", "percentile", "minmse"))
     p.add_argument("--percentile", type=float, default=99.999,
                    help="activation percentile kept unclipped (default: the winner of benchmarks/calibration_rules.py)")

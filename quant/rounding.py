@@ -20,8 +20,12 @@ from quant.fixed_point import FixedFormat
 DAMPING = 0.01     # fraction of mean(diag H) added to H's diagonal (GPTQ's default)
 
 
-def gptq_codes(w_oihw: np.ndarray, hessian: np.ndarray, fmt: FixedFormat, damping: float = DAMPING) -> np.ndarray:
-    """Integer codes (OIHW) of fmt for w, rounded to minimize tr(dW H dW^T); zeros stay zero."""
+def gptq_codes(w_oihw: np.ndarray, hessian: np.ndarray, fmt: FixedFormat, damping: float = DAMPING,
+               act_order: bool = False) -> np.ndarray:
+    """Integer codes (OIHW) of fmt for w, rounded to minimize tr(dW H dW^T); zeros stay zero.
+
+    act_order: quantize the inputs with the largest E[x^2] first (GPTQ's "act-order"), so that the
+    weights that matter most are rounded while the most weights are left to compensate."""
     o = w_oihw.shape[0]
     W = A.weight_matrix(np.asarray(w_oihw, np.float64)).T.copy()     # (O, K), K in patch order (ky, kx, c)
     mask = W != 0
@@ -30,6 +34,8 @@ def gptq_codes(w_oihw: np.ndarray, hessian: np.ndarray, fmt: FixedFormat, dampin
     dead = np.diag(H) == 0                         # inputs that never fire: nothing to compensate with
     H[dead, dead] = 1.0
     H[np.diag_indices(K)] += damping * np.mean(np.diag(H))
+    order = np.argsort(-np.diag(H), kind="stable") if act_order else np.arange(K)
+    W, mask, H = W[:, order], mask[:, order], H[np.ix_(order, order)]
     # upper Cholesky factor of H^-1: row i holds the update that column i's error spreads to later columns
     U = np.linalg.cholesky(np.linalg.inv(H)).T
     codes = np.zeros(W.shape, np.int64)
@@ -39,6 +45,7 @@ def gptq_codes(w_oihw: np.ndarray, hessian: np.ndarray, fmt: FixedFormat, dampin
         err = (W[:, i] - fmt.to_float(c)) / U[i, i]
         W[:, i + 1:] -= np.outer(err, U[i, i + 1:])
         W[:, i + 1:] *= mask[:, i + 1:]
+    codes[:, order] = codes.copy()
     kh = w_oihw.shape[2]
     return codes.reshape(o, kh, kh, -1).transpose(0, 3, 1, 2).copy()
 

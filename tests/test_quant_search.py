@@ -75,3 +75,41 @@ def test_quantize_refuses_overlapping_images(tmp_path, capsys):
                  "--stop", "20", "--weight-bits", "8", "--activation-bits", "8",
                  "--out", str(tmp_path / "s.json"), "--quiet"]) == 2
     assert "overlap" in capsys.readouterr().err
+
+
+def test_allocation_path_takes_cheapest_bytes_first_and_sees_jumps():
+    from quant.search import allocation_path
+    sizes = {"a": 100, "b": 100}
+    # a: 7 bit is costly but 6 bit is nearly free per byte (a jump over 7); b: steady cost
+    cost = {"a": {8: 0.0, 7: 1.0, 6: 0.01}, "b": {8: 0.0, 7: 0.1, 6: 0.3}}
+    path = allocation_path(cost, sizes, {"a": 8, "b": 8})
+    assert path[0] == {"a": 8, "b": 8}
+    assert path[1] == {"a": 6, "b": 8}                  # the jump, not a's costly 7
+    assert path[-1] == {"a": 6, "b": 6}
+    assert all(sum(p.values()) > sum(q.values()) for p, q in zip(path, path[1:]))
+
+
+def test_kl_divergence_is_zero_only_for_equal_logits():
+    from quant.search import kl_divergence
+    z = np.random.default_rng(0).normal(size=(5, 10))
+    assert kl_divergence(z, z) == pytest.approx(0.0, abs=1e-12)
+    assert kl_divergence(z, z + 3.0) == pytest.approx(0.0, abs=1e-12)    # softmax ignores a common shift
+    assert kl_divergence(z, 0.5 * z) > 0.01
+
+
+def test_output_rule_never_has_more_output_error_than_minmse():
+    from quant.calibrate import weight_integer_bits
+    from quant.fixed_point import FixedFormat
+    arch = tiny_arch()
+    params = tiny_params(arch)
+    cal = Calibration(arch, params)
+    cal.add_batch(tiny_images(20, seed=1))
+    for conv in arch.convs():
+        w = params[conv.name][0]
+        for width in (3, 4, 6):
+            errs = {}
+            for rule, il in (("output", cal.output_integer_bits(conv.name, width, "gptq")),
+                             ("minmse", weight_integer_bits(w, width, "minmse"))):
+                fmt = FixedFormat(width, il, True, "AP_RND", "AP_SAT")
+                errs[rule] = cal.output_error(conv.name, cal.weight_codes(conv.name, fmt, "gptq"), fmt)
+            assert errs["output"] <= errs["minmse"] + 1e-12
