@@ -103,16 +103,17 @@ class Calibration:
         return self.hessians[name] / self._hessian_rows[name]
 
     def weight_codes(self, name: str, fmt: FixedFormat, rounding: str) -> np.ndarray:
-        """Codes of a layer's weights in fmt: 'nearest' or 'gptq' (cached: the search asks repeatedly)."""
+        """Codes of a layer's weights in fmt: 'nearest', 'gptq' (act-order) or 'gptq-inorder' (columns in patch
+        order); cached: the search asks repeatedly."""
         key = (name, str(fmt), rounding)
         if key not in self._code_cache:
             w = self.params[name][0]
-            if rounding == "gptq":
-                self._code_cache[key] = gptq_codes(w, self.hessian(name), fmt)
+            if rounding in ("gptq", "gptq-inorder"):
+                self._code_cache[key] = gptq_codes(w, self.hessian(name), fmt, act_order=rounding == "gptq")
             elif rounding == "nearest":
                 self._code_cache[key] = nearest_codes(w, fmt)
             else:
-                raise ValueError(f"unknown weight rounding {rounding!r} (nearest, gptq)")
+                raise ValueError(f"unknown weight rounding {rounding!r} (nearest, gptq, gptq-inorder)")
         return self._code_cache[key]
 
     def output_error(self, name: str, codes: np.ndarray, fmt: FixedFormat) -> float:

@@ -30,8 +30,9 @@ def add_commands(sub) -> None:
     p.add_argument("--activation-rule", default="percentile", choices=("maxabs", "percentile", "minmse"))
     p.add_argument("--percentile", type=float, default=99.999,
                    help="activation percentile kept unclipped (default: the winner of benchmarks/calibration_rules.py)")
-    p.add_argument("--weight-rounding", default="gptq", choices=("nearest", "gptq"),
-                   help="weights rounded one by one, or GPTQ: rounded to minimize each layer's output error")
+    p.add_argument("--weight-rounding", default="gptq", choices=("nearest", "gptq", "gptq-inorder"),
+                   help="weights rounded one by one, or GPTQ: rounded to minimize each layer's output error "
+                        "(largest inputs first; gptq-inorder: in patch order)")
     p.add_argument("--rounding", default="AP_RND", help="rounding mode of weights and results (AP_RND, AP_RND_CONV, ...)")
     p.add_argument("--no-per-layer", action="store_true", help="search: Ristretto's sweeps only")
     p.add_argument("--out", required=True, help="QuantSpec JSON to write")

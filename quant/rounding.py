@@ -21,11 +21,12 @@ DAMPING = 0.01     # fraction of mean(diag H) added to H's diagonal (GPTQ's defa
 
 
 def gptq_codes(w_oihw: np.ndarray, hessian: np.ndarray, fmt: FixedFormat, damping: float = DAMPING,
-               act_order: bool = False) -> np.ndarray:
+               act_order: bool = True) -> np.ndarray:
     """Integer codes (OIHW) of fmt for w, rounded to minimize tr(dW H dW^T); zeros stay zero.
 
     act_order: quantize the inputs with the largest E[x^2] first (GPTQ's "act-order"), so that the
-    weights that matter most are rounded while the most weights are left to compensate."""
+    weights that matter most are rounded while the most weights are left to compensate (measured on
+    held-out images at 8/8: agreement with float 94.9 -> 95.8 %, BENCHMARKS.md); False: patch order."""
     o = w_oihw.shape[0]
     W = A.weight_matrix(np.asarray(w_oihw, np.float64)).T.copy()     # (O, K), K in patch order (ky, kx, c)
     mask = W != 0

@@ -162,10 +162,11 @@ def test_accumulator_too_narrow_for_the_weights_is_rejected(tiny):
         FixedPointEmulator(arch, params, spec)
 
 
-def test_gptq_rounding_lowers_layer_output_error_and_keeps_zeros(tiny):
+@pytest.mark.parametrize("rounding", ["gptq", "gptq-inorder"])
+def test_gptq_rounding_lowers_layer_output_error_and_keeps_zeros(tiny, rounding):
     arch, params, cal = tiny
     spec_nearest = make_spec(cal, 4, 8, weight_rounding="nearest")
-    spec_gptq = make_spec(cal, 4, 8, weight_rounding="gptq")
+    spec_gptq = make_spec(cal, 4, 8, weight_rounding=rounding)
     assert spec_nearest.weights is None and spec_gptq.weights is not None
     for name in ("conv1", "fire2_expand3x3", "conv10"):
         w = params[name][0].astype(np.float64)
