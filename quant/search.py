@@ -6,16 +6,19 @@ top-1 points (0.01 = one point) below the float model on the same images. Scores
 JSON-lines log as they are computed, so an interrupted search resumes without recomputing them.
 
 Per-layer search (sensitivity table, then one path, then a binary search along it): top-1 on a few hundred
-images moves in steps of a third of a point and a greedy that accepts every step top-1 does not punish
-walks into the noise (measured: a spec "within 1 point" on the search set lost 3 points on held-out
-images). So the per-layer stage ranks with a smooth measure and checks top-1 only along one path:
+images moves in steps of a third of a point, and one configuration's top-1 difference from float has a
+noise of about a point (the images on which they disagree decide it). A greedy that accepted every step
+top-1 did not punish walked into that noise (measured: "within 1 point" on the search set, 3 points lost on
+held-out images). So the per-layer stage works with a smooth measure:
   1. sensitivity: each layer's weights alone at every narrower width, scored by the mean KL divergence
      of the network's softmax from the float model's (every logit of every image counts, not only the
      top class); the increase over the starting spec is that layer's cost at that width;
-  2. path: from the starting widths, repeatedly take the one step (a layer to a narrower width) with the
+  2. top-1 loss predicted from KL: loss ~ kappa * KL, kappa the least-squares slope over the sensitivity
+     configurations (a hundred-odd of them: their noise averages out where one configuration's cannot);
+  3. path: from the starting widths, repeatedly take the one step (a layer to a narrower width) with the
      least predicted cost (sum of the layers' costs) per byte saved -- one configuration per step;
-  3. the narrowest configuration on the path still within the margin on top-1, found by binary search
-     (a handful of full scores instead of one per step).
+  4. the narrowest configuration on the path whose predicted loss is within the margin, by binary search.
+Ristretto's own stages (sweeps, combined) keep its rule: measured top-1 within the margin.
 Every scored configuration is a point of the Pareto curve (dense weight bytes vs top-1).
 """
 from __future__ import annotations
@@ -35,6 +38,7 @@ from quant.spec import PoolFormats, QuantSpec
 
 RISTRETTO_WIDTHS = (16, 8, 4, 2, 1)
 SENSITIVITY_STOP = 0.25      # stop narrowing a layer alone once top-1 agreement with float fell this much
+SLOPE_AGREE_RANGE = 0.10     # the KL slope is fitted on probes whose agreement is within this of the start
 
 
 def weight_bytes(arch, weight_bits: dict[str, int]) -> float:
@@ -86,6 +90,15 @@ class SearchSet:
                     f.write(json.dumps({"key": key, "score": score}) + "\n")
         return self._cache[key]
 
+    def kl_slope(self, scores: list[dict]) -> float:
+        """Least-squares slope through the origin of top-1 loss (float - fixed) on KL over `scores`."""
+        kl = np.array([s["kl"] for s in scores])
+        loss = self.float_top1 - np.array([s["top1"] for s in scores])
+        denom = float((kl * kl).sum())
+        if denom == 0.0:
+            raise RuntimeError("no configuration differs from float on the search set: cannot relate KL to top-1")
+        return max(float((kl * loss).sum()) / denom, 0.0)
+
     def within(self, score: dict, margin: float) -> bool:
         return score["top1"] >= self.float_top1 - margin - 1e-12
 
@@ -99,6 +112,12 @@ class SearchResult:
     pareto: list[dict]          # the front: fewest bytes for each top-1
     points: list[dict]          # every configuration the search accepted or swept
     search_top1: float
+    search_kl: float
+    kl_slope: float | None      # fitted top-1 loss per unit of KL (None: no per-layer stage)
+
+    @property
+    def predicted_loss(self) -> float | None:
+        return None if self.kl_slope is None else self.kl_slope * self.search_kl
 
 
 def search(cal: Calibration, sset: SearchSet, margin: float, make: Callable[..., QuantSpec] | None = None,
@@ -145,40 +164,52 @@ def search(cal: Calibration, sset: SearchSet, margin: float, make: Callable[...,
     point("combined", wbits, abits, combined)
     current = combined
 
+    kappa = None
     if per_layer:
         sizes = {n: math.prod(t["weight"]) for n, t in arch.conv_shapes().items()}
         # 1. sensitivity: KL cost of each layer alone at each narrower width
         cost = {n: {wbits[n]: 0.0} for n in names}
+        probes = [current]
         for n in names:
             for b in range(wbits[n] - 1, min_bits - 1, -1):
                 s = sset.score(cal, make(dict(wbits, **{n: b}), abits))
                 cost[n][b] = s["kl"] - current["kl"]
+                probes.append(s)
                 progress(f"sensitivity {n} {b:2d} bit: KL +{cost[n][b]:.4f}, top-1 {100 * s['top1']:.2f} %")
                 if s["agree"] < current["agree"] - SENSITIVITY_STOP:    # far beyond any margin: stop narrowing
                     break
-        # 2. the path, cheapest predicted cost per byte first
+        # 2. top-1 loss per unit of KL, from the probes near the start (the relation bends for large errors)
+        kappa = sset.kl_slope([p for p in probes if p["agree"] >= current["agree"] - SLOPE_AGREE_RANGE])
+        if kappa == 0.0:     # no top-1 lost near the start: take the slope from every probe, never assume 0
+            kappa = sset.kl_slope(probes)
+        progress(f"top-1 loss ~ {kappa:.1f} x KL (fitted on the search set); start: KL {current['kl']:.4f}, "
+                 f"predicted loss {100 * kappa * current['kl']:.2f} points")
+        # 3. the path, cheapest predicted cost per byte first
         path = allocation_path(cost, sizes, wbits)
         progress(f"path: {len(path)} configurations from {weight_bytes(arch, path[0]) / 1e6:.3f} MB "
                  f"to {weight_bytes(arch, path[-1]) / 1e6:.3f} MB")
 
-        # 3. binary search for the narrowest configuration within the margin (path[0] is within)
+        # 4. binary search for the narrowest configuration predicted within the margin
         def scored(i):
             s = sset.score(cal, make(path[i], abits))
             point(f"path {i}", path[i], abits, s)
             progress(f"path {i}/{len(path) - 1}: {weight_bytes(arch, path[i]) / 1e6:.3f} MB, top-1 "
-                     f"{100 * s['top1']:.2f} %, KL {s['kl']:.4f}")
+                     f"{100 * s['top1']:.2f} %, KL {s['kl']:.4f}, predicted loss {100 * kappa * s['kl']:.2f} points")
             return s
 
         lo, hi = 0, len(path) - 1
+        if kappa * current["kl"] > margin:
+            hi = 0      # the start already spends the margin (by prediction): keep it
         while lo < hi:
             mid = (lo + hi + 1) // 2
             s = scored(mid)
-            if sset.within(s, margin):
+            if kappa * s["kl"] <= margin:
                 lo, current = mid, s
             else:
                 hi = mid - 1
         wbits = path[lo]
-    return SearchResult(make(wbits, abits), wbits, abits, sweeps, pareto_front(pareto), pareto, current["top1"])
+    return SearchResult(make(wbits, abits), wbits, abits, sweeps, pareto_front(pareto), pareto, current["top1"],
+                        current["kl"], kappa)
 
 
 def allocation_path(cost: dict[str, dict[int, float]], sizes: dict[str, int], start: dict[str, int]) -> list[dict]:
