@@ -114,6 +114,7 @@ class SearchResult:
     search_top1: float
     search_kl: float
     kl_slope: float | None      # fitted top-1 loss per unit of KL (None: no per-layer stage)
+    path: list[dict] = field(default_factory=list)   # the per-layer stage's configurations, widest first
 
     @property
     def predicted_loss(self) -> float | None:
@@ -164,7 +165,7 @@ def search(cal: Calibration, sset: SearchSet, margin: float, make: Callable[...,
     point("combined", wbits, abits, combined)
     current = combined
 
-    kappa = None
+    kappa, path = None, []
     if per_layer:
         sizes = {n: math.prod(t["weight"]) for n, t in arch.conv_shapes().items()}
         # 1. sensitivity: KL cost of each layer alone at each narrower width
@@ -209,7 +210,7 @@ def search(cal: Calibration, sset: SearchSet, margin: float, make: Callable[...,
                 hi = mid - 1
         wbits = path[lo]
     return SearchResult(make(wbits, abits), wbits, abits, sweeps, pareto_front(pareto), pareto, current["top1"],
-                        current["kl"], kappa)
+                        current["kl"], kappa, path)
 
 
 def allocation_path(cost: dict[str, dict[int, float]], sizes: dict[str, int], start: dict[str, int]) -> list[dict]:

@@ -26,6 +26,8 @@ def test_search_keeps_its_margin_and_saves_bits(tmp_path, margin):
     assert np.mean(codes.argmax(1) == labels) >= 1.0 - margin - 1e-9
     assert result.search_top1 >= 1.0 - margin - 1e-9
     assert result.kl_slope > 0 and result.predicted_loss <= margin + 1e-6     # the per-layer criterion (16-bit start: ~1e-10)
+    sizes = [weight_bytes(arch, w) for w in result.path]
+    assert sizes == sorted(sizes, reverse=True) and result.weight_bits in result.path
     assert weight_bytes(arch, result.weight_bits) < weight_bytes(arch, dict.fromkeys(result.weight_bits, 16))
     front = result.pareto
     assert all(a["weight_bytes"] < b["weight_bytes"] and a["top1"] < b["top1"] for a, b in zip(front, front[1:]))
