@@ -1,0 +1,110 @@
+"""The bit-width search's path scored on held-out images: the Pareto curve a user can trust.
+
+    .venv/bin/python benchmarks/pareto_heldout.py --report runs/q_margin01_v2/report.json [--points 12]
+
+`sqz quantize --margin M` writes its allocation path (one configuration per step, widest first) into
+REPORT.json["search"]["path"]. This script rebuilds the same calibration (the report's calibration
+lines and rules), takes about `--points` configurations spread evenly over the path's weight storage
+(always the chosen one), and scores each with the bit-exact emulator on the report's evaluation images:
+top-1, agreement with float, KL divergence. Results are appended to OUT.jsonl as they come (a re-run
+resumes); a PNG shows held-out top-1 against dense weight storage with the float line and the margin.
+"""
+import argparse
+import json
+import time
+from pathlib import Path
+
+import numpy as np
+
+from common import ROOT, calibrate, load_images, machine, real_model
+
+
+def spread(path: list[dict], n: int, chosen: dict) -> list[int]:
+    """Indices of about n path entries evenly spaced in weight bytes, plus the chosen configuration's."""
+    sizes = np.array([p["weight_bytes"] for p in path])
+    want = np.linspace(sizes[0], sizes[-1], n)
+    picks = {int(np.argmin(np.abs(sizes - w))) for w in want}
+    picks |= {i for i, p in enumerate(path) if p["weight_bits"] == chosen}
+    return sorted(picks)
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--report", required=True, help="REPORT.json of `sqz quantize --margin ...`")
+    ap.add_argument("--points", type=int, default=12)
+    ap.add_argument("--out", help="results (JSON lines; default: next to the report)")
+    ap.add_argument("--plot", default=str(ROOT / "benchmarks" / "figures" / "pareto_heldout.png"))
+    args = ap.parse_args()
+    from quant.calibrate import make_spec
+    from quant.emulator import FixedPointEmulator, FloatNetwork
+    from quant.search import kl_divergence
+
+    report = json.loads(Path(args.report).read_text())
+    if not report.get("search", {}).get("path"):
+        raise SystemExit(f"{args.report}: no search path in it (run `sqz quantize --margin ...` first)")
+    out = Path(args.out) if args.out else Path(args.report).with_name("pareto_heldout.jsonl")
+    done = {}
+    if out.exists():
+        for line in out.read_text().splitlines():
+            rec = json.loads(line)
+            done[rec["index"]] = rec
+    rules, csel, esel = report["rules"], report["calibration"]["selection"], report["evaluation"]["selection"]
+    arch, params = real_model()
+    cal_x, _ = load_images(start=csel["start"], stop=csel["stop"], limit=csel["limit"])
+    cal, _ = calibrate(arch, params, cal_x)
+    x, y = load_images(start=esel["start"], stop=esel["stop"], limit=esel["limit"])
+    ref = FloatNetwork(arch, params).logits(x)
+    float_top1 = float(np.mean(ref.argmax(1) == y))
+    path, chosen = report["search"]["path"], report["weight_bits"]
+    abits = report["activation_bits"]
+    print(f"machine: {machine()}")
+    print(f"{args.report}: path of {len(path)} configurations; held-out: {len(x)} images "
+          f"(lines {esel['first_line']}-{esel['last_line']}), float top-1 {100 * float_top1:.2f} %")
+    print(f"{'path':>5s} {'MB':>7s} {'top-1 %':>8s} {'change':>7s} {'agree %':>8s} {'KL':>7s}")
+    for i in spread(path, args.points, chosen):
+        if i not in done:
+            t = time.perf_counter()
+            spec = make_spec(cal, path[i]["weight_bits"], {n: abits[n] for n in path[i]["weight_bits"]},
+                             rules["weights"], rules["activations"], rules["percentile"], rules["rounding"],
+                             weight_rounding=rules["weight_rounding"])
+            codes = FixedPointEmulator(arch, params, spec).logit_codes(x)
+            logits = next(f for n, f in spec.layers.items() if n not in path[i]["weight_bits"]).result.to_float(codes)
+            done[i] = {"index": i, "weight_bytes": path[i]["weight_bytes"], "chosen": path[i]["weight_bits"] == chosen,
+                       "top1": float(np.mean(codes.argmax(1) == y)), "float_top1": float_top1,
+                       "agree": float(np.mean(codes.argmax(1) == ref.argmax(1))), "kl": kl_divergence(ref, logits),
+                       "seconds": time.perf_counter() - t}
+            with out.open("a") as f:
+                f.write(json.dumps(done[i]) + "\n")
+        r = done[i]
+        print(f"{i:5d} {r['weight_bytes'] / 1e6:7.3f} {100 * r['top1']:8.2f} {100 * (r['top1'] - float_top1):+7.2f} "
+              f"{100 * r['agree']:8.2f} {r['kl']:7.4f}{'  <- chosen by the search' if r['chosen'] else ''}", flush=True)
+    plot(sorted(done.values(), key=lambda r: r["weight_bytes"]), float_top1, report.get("margin"), args.plot)
+    print(f"plot: {args.plot}")
+
+
+def plot(rows, float_top1, margin, path):
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(7, 4.5))
+    ax.plot([r["weight_bytes"] / 1e6 for r in rows], [100 * r["top1"] for r in rows], "o-", ms=4,
+            label="held-out top-1 along the search path")
+    for r in rows:
+        if r["chosen"]:
+            ax.plot(r["weight_bytes"] / 1e6, 100 * r["top1"], "*", ms=14, color="tab:orange", label="chosen")
+    ax.axhline(100 * float_top1, color="tab:green", ls="--", lw=1, label="float")
+    if margin:
+        ax.axhline(100 * (float_top1 - margin), color="tab:red", ls=":", lw=1, label=f"margin {100 * margin:.1f} pt")
+    ax.axvline(0.9, color="0.5", ls=":", lw=1, label="0.9 MB")
+    ax.set_xlabel("dense weight storage (MB)")
+    ax.set_ylabel("top-1 on held-out images (%)")
+    ax.legend(fontsize=8)
+    ax.grid(alpha=0.3)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
+if __name__ == "__main__":
+    main()
