@@ -17,7 +17,8 @@ held-out images). So the per-layer stage works with a smooth measure:
      configurations (a hundred-odd of them: their noise averages out where one configuration's cannot);
   3. path: from the starting widths, repeatedly take the one step (a layer to a narrower width) with the
      least predicted cost (sum of the layers' costs) per byte saved -- one configuration per step;
-  4. the narrowest configuration on the path whose predicted loss is within the margin, by binary search.
+  4. the narrowest configuration on the path whose predicted loss is within the margin, by binary search
+     (if no probe lost any top-1 -- a tiny search set -- KL predicts nothing and measured top-1 decides).
 Ristretto's own stages (sweeps, combined) keep its rule: measured top-1 within the margin.
 Every scored configuration is a point of the Pareto curve (dense weight bytes vs top-1).
 """
@@ -113,7 +114,7 @@ class SearchResult:
     points: list[dict]          # every configuration the search accepted or swept
     search_top1: float
     search_kl: float
-    kl_slope: float | None      # fitted top-1 loss per unit of KL (None: no per-layer stage)
+    kl_slope: float | None      # fitted top-1 loss per unit of KL (None: no per-layer stage, or no probe lost top-1)
     path: list[dict] = field(default_factory=list)   # the per-layer stage's configurations, widest first
 
     @property
@@ -183,8 +184,15 @@ def search(cal: Calibration, sset: SearchSet, margin: float, make: Callable[...,
         kappa = sset.kl_slope([p for p in probes if p["agree"] >= current["agree"] - SLOPE_AGREE_RANGE])
         if kappa == 0.0:     # no top-1 lost near the start: take the slope from every probe, never assume 0
             kappa = sset.kl_slope(probes)
-        progress(f"top-1 loss ~ {kappa:.1f} x KL (fitted on the search set); start: KL {current['kl']:.4f}, "
-                 f"predicted loss {100 * kappa * current['kl']:.2f} points")
+        if kappa == 0.0:     # no probe lost any top-1 (a tiny search set): KL predicts nothing, use top-1
+            kappa = None
+            progress("no probe lost top-1 on the search set: the path is checked on measured top-1")
+        else:
+            progress(f"top-1 loss ~ {100 * kappa:.1f} points x KL (fitted on the search set); start: KL "
+                     f"{current['kl']:.4f}, predicted loss {100 * kappa * current['kl']:.2f} points")
+
+        def ok(score):
+            return sset.within(score, margin) if kappa is None else kappa * score["kl"] <= margin
         # 3. the path, cheapest predicted cost per byte first
         path = allocation_path(cost, sizes, wbits)
         progress(f"path: {len(path)} configurations from {weight_bytes(arch, path[0]) / 1e6:.3f} MB "
@@ -195,16 +203,17 @@ def search(cal: Calibration, sset: SearchSet, margin: float, make: Callable[...,
             s = sset.score(cal, make(path[i], abits))
             point(f"path {i}", path[i], abits, s)
             progress(f"path {i}/{len(path) - 1}: {weight_bytes(arch, path[i]) / 1e6:.3f} MB, top-1 "
-                     f"{100 * s['top1']:.2f} %, KL {s['kl']:.4f}, predicted loss {100 * kappa * s['kl']:.2f} points")
+                     f"{100 * s['top1']:.2f} %, KL {s['kl']:.4f}"
+                     + (f", predicted loss {100 * kappa * s['kl']:.2f} points" if kappa else ""))
             return s
 
         lo, hi = 0, len(path) - 1
-        if kappa * current["kl"] > margin:
+        if not ok(current):
             hi = 0      # the start already spends the margin (by prediction): keep it
         while lo < hi:
             mid = (lo + hi + 1) // 2
             s = scored(mid)
-            if kappa * s["kl"] <= margin:
+            if ok(s):
                 lo, current = mid, s
             else:
                 hi = mid - 1

@@ -116,3 +116,19 @@ def test_output_rule_never_has_more_output_error_than_minmse():
                 fmt = FixedFormat(width, il, True, "AP_RND", "AP_SAT")
                 errs[rule] = cal.output_error(conv.name, cal.weight_codes(conv.name, fmt, "gptq"), fmt)
             assert errs["output"] <= errs["minmse"] + 1e-12
+
+
+def test_search_falls_back_to_measured_top1_when_no_probe_loses_any(tmp_path):
+    # labels the float model never gets right: no configuration can lose top-1, so KL predicts nothing
+    arch = tiny_arch()
+    params = tiny_params(arch)
+    images = tiny_images(30, seed=6)
+    float_logits = FloatNetwork(arch, params).logits(images)
+    labels = (float_logits.argmax(1) + 1) % float_logits.shape[1]
+    cal = Calibration(arch, params)
+    cal.add_batch(images)
+    sset = SearchSet(images, labels, float_logits)
+    assert sset.float_top1 == 0.0
+    result = search(cal, sset, 0.0, progress=lambda m: None)
+    assert result.kl_slope is None and result.predicted_loss is None
+    assert result.weight_bits == result.path[-1]       # measured top-1 never drops: the narrowest is within
