@@ -87,26 +87,19 @@ def plot(rows, float_top1, margin, path):
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
+    from quant.plots import finish_top1_plot
+
     fig, ax = plt.subplots(figsize=(7, 4.5))
     ax.plot([r["weight_bytes"] / 1e6 for r in rows], [100 * r["top1"] for r in rows], "o-", ms=4,
             label="held-out top-1 along the search path")
     for r in rows:
         if r["chosen"]:
             ax.plot(r["weight_bytes"] / 1e6, 100 * r["top1"], "*", ms=14, color="tab:orange", label="chosen")
-    ax.axhline(100 * float_top1, color="tab:green", ls="--", lw=1, label="float")
-    if margin:
-        ax.axhline(100 * (float_top1 - margin), color="tab:red", ls=":", lw=1, label=f"margin {100 * margin:.1f} pt")
     ax.axvline(0.9, color="0.5", ls=":", lw=1, label="0.9 MB")
     # the region where the margin is decided; configurations far below it are in the printed table
     ax.set_ylim(100 * float_top1 - 12, 100 * float_top1 + 2)
     ax.set_xlim(min(r["weight_bytes"] for r in rows if r["top1"] >= float_top1 - 0.12) / 1e6 - 0.05, None)
-    ax.set_xlabel("dense weight storage (MB)")
-    ax.set_ylabel("top-1 on held-out images (%)")
-    ax.legend(fontsize=8)
-    ax.grid(alpha=0.3)
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
+    finish_top1_plot(fig, ax, float_top1, margin, "top-1 on held-out images (%)", path)
 
 
 if __name__ == "__main__":

@@ -76,10 +76,18 @@ def pareto_plot(pareto: list[dict], all_points: list[dict], float_top1: float, m
                    s=10, color="0.7", label="evaluated")
     ax.plot([p["weight_bytes"] / 1e6 for p in pareto], [100 * p["top1"] for p in pareto], "o-",
             color="tab:blue", ms=4, label="Pareto front")
+    return finish_top1_plot(fig, ax, float_top1, margin, "top-1 on the search set (%)", path)
+
+
+def finish_top1_plot(fig, ax, float_top1: float, margin: float | None, ylabel: str, path: str | Path) -> Path:
+    """Float and margin lines, axis labels, legend; save the top-1 vs weight storage figure and close it."""
+    import matplotlib.pyplot as plt
+
     ax.axhline(100 * float_top1, color="tab:green", ls="--", lw=1, label="float")
-    ax.axhline(100 * (float_top1 - margin), color="tab:red", ls=":", lw=1, label=f"margin {100 * margin:.1f} pt")
+    if margin:
+        ax.axhline(100 * (float_top1 - margin), color="tab:red", ls=":", lw=1, label=f"margin {100 * margin:.1f} pt")
     ax.set_xlabel("dense weight storage (MB)")
-    ax.set_ylabel("top-1 on the search set (%)")
+    ax.set_ylabel(ylabel)
     ax.legend(fontsize=8)
     ax.grid(alpha=0.3)
     fig.tight_layout()
