@@ -132,3 +132,10 @@ def test_search_falls_back_to_measured_top1_when_no_probe_loses_any(tmp_path):
     result = search(cal, sset, 0.0, progress=lambda m: None)
     assert result.kl_slope is None and result.predicted_loss is None
     assert result.weight_bits == result.path[-1]       # measured top-1 never drops: the narrowest is within
+
+
+def test_pareto_plot_writes_a_png(tmp_path):
+    from quant.plots import pareto_plot
+    front = [{"weight_bytes": 1.0e6, "top1": 0.70}, {"weight_bytes": 1.2e6, "top1": 0.71}]
+    path = pareto_plot(front, front + [{"weight_bytes": 0.9e6, "top1": 0.6}], 0.71, 0.01, tmp_path / "p.png")
+    assert path.read_bytes()[:4] == b"\x89PNG" and path.stat().st_size > 5000
