@@ -499,7 +499,9 @@ class HwLoadableConv(HwConv):
         self.memories = [engine.weights, _fifo(fifo_depth, _pixels(out_shape), conv.filters * bits.out)]
 
     def logic_luts(self, opt):
+        # the engines only: ReLU and cast are inside the kernel, not HwConv's separate hls4ml ReLU layer
         return HwLayer.logic_luts(self, opt)
+
 
 class HwFire(HwLayer):
     """sqz's fused Fire kernel: squeeze engine -> 2-row buffer -> expand1x1 | expand3x3 engines."""
@@ -791,18 +793,25 @@ def loadable_layers(arch: Architecture | str, board: Board | str, bits_or_spec=8
         return tuple(candidates)
     layers = hardware_layers(arch, bits_or_spec, reuse, input_size, fifo_depth, include_shell, fuse_fire)
     bram = sum(m.bram18 for l in layers for m in l.memories) + SHELL_BRAM18 * include_shell
-    roms = {l.name: l.engines[0].weights for l in layers if l.name in candidates}
-    chosen, uram_left = set(), board.uram
-    while bram > board.bram18:
-        fits = [n for n, m in roms.items() if n not in chosen and m.bram18 > 0
-                and uram_blocks(m.depth, m.width) <= uram_left]
+    rom_of = {l.name: l.engines[0].weights for l in layers if l.name in candidates}
+    moved = {id(m) for m in _uram_moves(list(rom_of.values()), bram, board.bram18, board.uram)}
+    return tuple(n for n in candidates if id(rom_of[n]) in moved)
+
+
+def _uram_moves(roms: list[Memory], bram: int, bram_budget: int, uram_left: int) -> list[Memory]:
+    """The block-RAM ROMs to move to UltraRAM, in order, while block RAM (`bram` BRAM18 in use) is over
+    budget: each time the one with the best block-RAM saving per URAM (ties: the larger saving) that
+    still fits the UltraRAM left. Shared by loadable_layers and the assumed load path (uram='auto')."""
+    moved: list[Memory] = []
+    while bram > bram_budget:
+        fits = [m for m in roms if all(m is not x for x in moved) and 0 < uram_blocks(m.depth, m.width) <= uram_left]
         if not fits:
             break
-        best = max(fits, key=lambda n: (roms[n].bram18 / uram_blocks(roms[n].depth, roms[n].width), roms[n].bram18))
-        chosen.add(best)
-        bram -= roms[best].bram18
-        uram_left -= uram_blocks(roms[best].depth, roms[best].width)
-    return tuple(n for n in candidates if n in chosen)
+        best = max(fits, key=lambda m: (m.bram18 / uram_blocks(m.depth, m.width), m.bram18))
+        moved.append(best)
+        bram -= best.bram18
+        uram_left -= uram_blocks(best.depth, best.width)
+    return moved
 
 
 def _place_weights_in_uram(layers: list[HwLayer], board: Board, policy: str) -> None:
@@ -820,14 +829,8 @@ def _place_weights_in_uram(layers: list[HwLayer], board: Board, policy: str) -> 
     bram = sum(m.bram18 for l in layers for m in l.memories)
     bram += SHELL_BRAM18 * sum(isinstance(l, HwShell) for l in layers)
     uram_left = board.uram - sum(m.uram for l in layers for m in l.memories)   # loadable weights are there
-    while bram > board.bram18:
-        fits = [m for m in roms if m.style == "bram" and 0 < uram_blocks(m.depth, m.width) <= uram_left]
-        if not fits:
-            break
-        best = max(fits, key=lambda m: (m.bram18 / uram_blocks(m.depth, m.width), m.bram18))
-        bram -= best.bram18
-        best.style = "uram"
-        uram_left -= best.uram
+    for m in _uram_moves(roms, bram, board.bram18, uram_left):
+        m.style = "uram"
 
 
 @dataclass
