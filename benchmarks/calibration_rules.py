@@ -47,7 +47,7 @@ def main():
         spec = make_spec(cal, args.bits, args.bits, wr, ar, pc or 99.999, weight_rounding=wround)
         em = FixedPointEmulator(arch, params, spec)
         codes = em.logit_codes(x)
-        logits = spec.layers["pool10"].result.to_float(codes)
+        logits = spec.logit_format.to_float(codes)
         err = np.sqrt(np.mean((logits - ref) ** 2) / np.mean(ref ** 2))
         name = ar + (f" {pc}" if pc else "")
         print(f"{wr:8s} {name:18s} {wround:12s} {100 * np.mean(codes.argmax(1) == y):8.2f} "

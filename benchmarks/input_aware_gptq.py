@@ -42,7 +42,7 @@ def spec_now():
     return make_spec(cal, wbits, report["activation_bits"]["conv1"], weight_rule=report["rules"]["weights"])
 def score(spec, x, y, ref):
     codes = FixedPointEmulator(arch, params, spec).logit_codes(x)
-    lg = spec.layers["pool10"].result.to_float(codes)
+    lg = spec.logit_format.to_float(codes)
     return 100*np.mean(codes.argmax(1) == y), 100*np.mean(codes.argmax(1) == ref.argmax(1)), kl_divergence(ref, lg)
 s0 = spec_now()
 print(f"machine: {machine()}; path step {step}: {report['search']['path'][step]['weight_bytes'] / 1e6:.3f} MB; "

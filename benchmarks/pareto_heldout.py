@@ -68,7 +68,7 @@ def main():
                              rules["weights"], rules["activations"], rules["percentile"], rules["rounding"],
                              weight_rounding=rules["weight_rounding"])
             codes = FixedPointEmulator(arch, params, spec).logit_codes(x)
-            logits = next(f for n, f in spec.layers.items() if n not in path[i]["weight_bits"]).result.to_float(codes)
+            logits = spec.logit_format.to_float(codes)
             done[i] = {"index": i, "weight_bytes": path[i]["weight_bytes"], "chosen": path[i]["weight_bits"] == chosen,
                        "top1": float(np.mean(codes.argmax(1) == y)), "float_top1": float_top1,
                        "agree": float(np.mean(codes.argmax(1) == ref.argmax(1))), "kl": kl_divergence(ref, logits),

@@ -43,7 +43,7 @@ def main():
 
     def score(spec):
         codes = FixedPointEmulator(arch, params, spec).logit_codes(hx)
-        logits = spec.layers["pool10"].result.to_float(codes)
+        logits = spec.logit_format.to_float(codes)
         return (100 * np.mean(codes.argmax(1) == hy), 100 * np.mean(codes.argmax(1) == ref.argmax(1)),
                 kl_divergence(ref, logits))
 

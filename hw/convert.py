@@ -115,7 +115,7 @@ class Design:
 
     @property
     def logit_format(self) -> FixedFormat:
-        return self.spec.layers[_gap(self.arch).name].result
+        return self.spec.logit_format
 
     def key(self) -> str:
         h = hashlib.sha256()

@@ -76,7 +76,8 @@ class Calibration:
         self.hessians: dict[str, np.ndarray] = {}   # per conv, E[p p^T] of its input patches (for GPTQ)
         self._hessian_rows: dict[str, int] = {}
         self._convs = {c.name: c for c in arch.convs()}
-        self._code_cache: dict = {}                 # (layer, weight format) -> optimized codes
+        self._code_cache: dict = {}                 # (layer, weight format, rounding) -> optimized codes
+        self._output_il_cache: dict = {}            # (layer, width, rounding) -> rule 'output' integer length
         self.images = 0
         self._rng = np.random.default_rng(seed)
 
@@ -123,15 +124,13 @@ class Calibration:
 
     def output_integer_bits(self, name: str, width: int, rounding: str) -> int:
         """Rule 'output': the weight integer length with the smallest output error (cached)."""
-        key = (name, width, rounding, "output")
-        if key not in self._code_cache:
-            base = weight_integer_bits(self.params[name][0], width, "maxabs")
+        key = (name, width, rounding)
+        if key not in self._output_il_cache:
             errors = {}
-            for i in range(base, base - 5, -1):
-                fmt = FixedFormat(width, i, True, "AP_RND", "AP_SAT")
-                errors[i] = self.output_error(name, self.weight_codes(name, fmt, rounding), fmt)
-            self._code_cache[key] = min(errors, key=errors.get)
-        return self._code_cache[key]
+            for fmt in weight_format_candidates(self.params[name][0], width):
+                errors[fmt.integer] = self.output_error(name, self.weight_codes(name, fmt, rounding), fmt)
+            self._output_il_cache[key] = min(errors, key=errors.get)
+        return self._output_il_cache[key]
 
     def summary(self) -> dict[str, dict]:
         """Per layer: the measured ranges (float units) the formats are chosen from."""
@@ -153,19 +152,25 @@ def ceil_log2(x: float) -> int:
     return int(math.ceil(math.log2(x))) if x > 0 else 0
 
 
+def weight_format_candidates(w: np.ndarray, width: int) -> list[FixedFormat]:
+    """The formats the 'minmse' and 'output' rules choose among: integer lengths from max-abs's
+    (never saturates) down by four, widest range first."""
+    base = weight_integer_bits(w, width, "maxabs")
+    return [FixedFormat(width, i, True, "AP_RND", "AP_SAT") for i in range(base, base - 5, -1)]
+
+
 def weight_integer_bits(w: np.ndarray, width: int, rule: str = "minmse") -> int:
-    base = ceil_log2(float(np.abs(w).max())) + 1
     if rule == "maxabs":
-        return base
+        return ceil_log2(float(np.abs(w).max())) + 1
     if rule != "minmse":
         raise ValueError(f"unknown weight rule {rule!r} (maxabs, minmse; 'output' needs a Calibration)")
     values, counts = np.unique(np.asarray(w, np.float64), return_counts=True)   # <= 256 values: exact and fast
-    best, best_err = base, np.inf
-    for i in range(base, base - 5, -1):
-        fmt = FixedFormat(width, i, True, "AP_RND", "AP_SAT")
+    candidates = weight_format_candidates(w, width)
+    best, best_err = candidates[0].integer, np.inf
+    for fmt in candidates:
         err = float((counts * (fmt.to_float(fmt.quantize(values)) - values) ** 2).sum())
         if err < best_err:
-            best, best_err = i, err
+            best, best_err = fmt.integer, err
     return best
 
 

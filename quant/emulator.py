@@ -159,11 +159,7 @@ class FixedPointEmulator:
         return logits.astype(np.int64), maps
 
     def logits(self, x: np.ndarray, batch_size: int = 16) -> np.ndarray:
-        gap_fmt = self.spec.layers[self._gap_name()].result
-        return gap_fmt.to_float(self.logit_codes(x, batch_size))
-
-    def _gap_name(self) -> str:
-        return next(l.name for l in self.arch.layers if isinstance(l, GlobalAvgPool))
+        return self.spec.logit_format.to_float(self.logit_codes(x, batch_size))
 
     def _forward(self, x: np.ndarray, quantize_input: bool, observer: Callable | None = None,
                  counts: dict | None = None) -> np.ndarray:

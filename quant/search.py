@@ -35,16 +35,21 @@ import numpy as np
 
 from quant.calibrate import Calibration, make_spec
 from quant.emulator import FixedPointEmulator
-from quant.spec import PoolFormats, QuantSpec
+from quant.spec import QuantSpec
 
 RISTRETTO_WIDTHS = (16, 8, 4, 2, 1)
 SENSITIVITY_STOP = 0.25      # stop narrowing a layer alone once top-1 agreement with float fell this much
 SLOPE_AGREE_RANGE = 0.10     # the KL slope is fitted on probes whose agreement is within this of the start
 
 
+def weight_counts(arch) -> dict[str, int]:
+    """Number of weights (zeros included) of every convolution."""
+    return {n: math.prod(t["weight"]) for n, t in arch.conv_shapes().items()}
+
+
 def weight_bytes(arch, weight_bits: dict[str, int]) -> float:
     """Dense storage of all weights (zeros included) at the given widths, in bytes."""
-    return sum(math.prod(t["weight"]) * weight_bits[n] for n, t in arch.conv_shapes().items()) / 8
+    return sum(count * weight_bits[n] for n, count in weight_counts(arch).items()) / 8
 
 
 def kl_divergence(float_logits: np.ndarray, logits: np.ndarray) -> float:
@@ -80,7 +85,7 @@ class SearchSet:
         if "kl" not in self._cache.get(key, {}):      # logs of older versions lack the KL divergence
             em = FixedPointEmulator(cal.arch, cal.params, spec)
             codes = em.logit_codes(self.images)
-            logits = next(f for f in spec.layers.values() if isinstance(f, PoolFormats)).result.to_float(codes)
+            logits = spec.logit_format.to_float(codes)
             score = {"top1": float(np.mean(codes.argmax(1) == self.labels)),
                      "agree": float(np.mean(codes.argmax(1) == self.float_logits.argmax(1))),
                      "kl": kl_divergence(self.float_logits, logits),
@@ -168,7 +173,7 @@ def search(cal: Calibration, sset: SearchSet, margin: float, make: Callable[...,
 
     kappa, path = None, []
     if per_layer:
-        sizes = {n: math.prod(t["weight"]) for n, t in arch.conv_shapes().items()}
+        sizes = weight_counts(arch)
         # 1. sensitivity: KL cost of each layer alone at each narrower width
         cost = {n: {wbits[n]: 0.0} for n in names}
         probes = [current]

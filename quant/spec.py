@@ -100,6 +100,11 @@ class QuantSpec:
     def activation_bits(self) -> dict[str, int]:
         return {n: f.result.width for n, f in self.layers.items()}
 
+    @property
+    def logit_format(self) -> FixedFormat:
+        """The global average pool's result: the format of the logits the accelerator returns."""
+        return next(f.result for f in self.layers.values() if isinstance(f, PoolFormats))
+
     # -- JSON --------------------------------------------------------------------------------
     def to_json(self) -> dict:
         return {"format": SPEC_FORMAT, "version": SPEC_VERSION, "model": self.model, "input": str(self.input),

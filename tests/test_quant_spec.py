@@ -29,6 +29,7 @@ def test_round_trip_is_exact(tmp_path, spec_json):
     assert spec_json["version"] == 1 and spec_json["format"] == "sqz-quantspec"
     assert set(spec_json["layers"]["conv1"]) == {"weight", "bias", "accum", "result"}
     assert spec_json["layers"]["pool10"]["reciprocal"]["multiplier"] > 0
+    assert str(spec.logit_format) == spec_json["layers"]["pool10"]["result"]      # the logits' format
 
 
 def test_missing_layer_is_named(tmp_path, spec_json):
