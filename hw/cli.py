@@ -87,7 +87,7 @@ def _weights(arch, model_name: str, csim: bool):
     return params, "random placeholders (architecture only; seed 0)"
 
 
-def _reuse(args, arch, board, spec) -> dict:
+def _reuse(args, arch, board, spec, loadable) -> dict:
     if args.reuse and (args.fps is not None or args.max_dsp is not None):
         raise HlsCliError("--reuse sets every reuse factor by hand; --fps / --max-dsp choose them automatically: "
                           "give one or the other")
@@ -104,7 +104,7 @@ def _reuse(args, arch, board, spec) -> dict:
     from hw.estimate import choose_reuse
 
     return choose_reuse(arch, board, spec, fps=args.fps, max_dsp=args.max_dsp, clock_mhz=args.clock,
-                        uram=_uram(args), loadable=_loadable(args), input_size=args.input_size)
+                        uram=_uram(args), loadable=loadable, input_size=args.input_size)
 
 
 def _uram(args) -> str:
@@ -166,7 +166,7 @@ def cmd_hls(args) -> int:
     t0 = time.perf_counter()
     loadable = _loadable(args)
     try:
-        reuse = _reuse(args, arch, board, spec)
+        reuse = _reuse(args, arch, board, spec, loadable)
     except ValueError as e:
         if isinstance(e, HlsCliError):
             raise

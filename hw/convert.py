@@ -755,17 +755,14 @@ def check_types(model, design: Design) -> None:
         convs = (layer,) if isinstance(layer, Conv) else layer.convs if isinstance(layer, Fire) else ()
         for conv in convs:
             node, f = var(conv.name), spec.layers[conv.name]
-            if conv.name in design.loadable:
-                want += [(f"{conv.name} weight", node.get_attr("weight_t").precision, f.weight),
-                         (f"{conv.name} bias", node.get_weights("bias").type.precision, f.bias),
-                         (f"{conv.name} accum", node.get_attr("accum_t").precision, f.accum),
-                         (f"{conv.name} result", node.get_output_variable().type.precision, f.result)]
-                continue
-            want += [(f"{conv.name} weight", node.get_weights("weight").type.precision, f.weight),
+            loadable = conv.name in design.loadable    # SqzConv1x1: weights not an hls4ml variable, ReLU inside
+            want += [(f"{conv.name} weight", (node.get_attr("weight_t") if loadable
+                                              else node.get_weights("weight").type).precision, f.weight),
                      (f"{conv.name} bias", node.get_weights("bias").type.precision, f.bias),
                      (f"{conv.name} accum", node.get_attr("accum_t").precision, f.accum),
-                     (f"{conv.name} result", node.get_output_variable().type.precision, conv_result_format(conv, f))]
-            if conv.relu:
+                     (f"{conv.name} result", node.get_output_variable().type.precision,
+                      f.result if loadable else conv_result_format(conv, f))]
+            if conv.relu and not loadable:
                 want.append((f"{conv.name} relu", var(f"{conv.name}_relu").get_output_variable().type.precision,
                              f.result))
         if isinstance(layer, Fire):
