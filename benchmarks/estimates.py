@@ -44,9 +44,7 @@ def table(uram: str, boards, loadable: str = "none") -> dict:
     results = {}
     for model, size in CASES:
         for name in boards:
-            e = estimate(model, name, BITS, choose_reuse(model, name, BITS, input_size=size, uram=uram,
-                                                         loadable=loadable),
-                         input_size=size, uram=uram, loadable=loadable)
+            e = estimate(model, name, BITS, input_size=size, uram=uram, loadable=loadable)   # folds by choose_reuse
             results[model, size, name] = e
             u = e.utilisation
             note = e.bottleneck + (f" / over: {', '.join(e.over_budget)}" if e.over_budget else "")
