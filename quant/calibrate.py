@@ -26,7 +26,7 @@ from model.architecture import Architecture, Conv, Fire, GlobalAvgPool
 from quant import arithmetic as A
 from quant.emulator import FloatNetwork, Params, accumulator_bound
 from quant.fixed_point import FixedFormat
-from quant.rounding import gptq_codes, nearest_codes
+from quant.rounding import WEIGHT_ROUNDINGS, gptq_codes, nearest_codes
 from quant.spec import ConvFormats, PoolFormats, QuantSpec, input_formats
 
 OCTAVES = np.arange(-40, 41)           # histogram bin edges at powers of two: 2**-40 .. 2**40
@@ -104,17 +104,19 @@ class Calibration:
         return self.hessians[name] / self._hessian_rows[name]
 
     def weight_codes(self, name: str, fmt: FixedFormat, rounding: str) -> np.ndarray:
-        """Codes of a layer's weights in fmt: 'nearest', 'gptq' (act-order) or 'gptq-inorder' (columns in patch
-        order); cached: the search asks repeatedly."""
+        """Codes of a layer's weights in fmt: 'nearest', 'gptq' (act-order, pruned zeros kept), 'gptq-dense'
+        (act-order, every position free) or 'gptq-inorder' (columns in patch order, zeros kept); cached: the
+        search asks repeatedly."""
         key = (name, str(fmt), rounding)
         if key not in self._code_cache:
             w = self.params[name][0]
-            if rounding in ("gptq", "gptq-inorder"):
-                self._code_cache[key] = gptq_codes(w, self.hessian(name), fmt, act_order=rounding == "gptq")
+            if rounding in WEIGHT_ROUNDINGS and rounding != "nearest":
+                self._code_cache[key] = gptq_codes(w, self.hessian(name), fmt, act_order=rounding != "gptq-inorder",
+                                                   keep_zeros=rounding != "gptq-dense")
             elif rounding == "nearest":
                 self._code_cache[key] = nearest_codes(w, fmt)
             else:
-                raise ValueError(f"unknown weight rounding {rounding!r} (nearest, gptq, gptq-inorder)")
+                raise ValueError(f"unknown weight rounding {rounding!r} ({', '.join(WEIGHT_ROUNDINGS)})")
         return self._code_cache[key]
 
     def output_error(self, name: str, codes: np.ndarray, fmt: FixedFormat) -> float:

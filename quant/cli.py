@@ -9,6 +9,7 @@ import numpy as np
 
 
 def add_commands(sub) -> None:
+    from quant.rounding import WEIGHT_ROUNDINGS
     from sqz.cli import SAMPLE_DIR
 
     p = sub.add_parser("quantize", help="Ristretto-style dynamic fixed point: calibrate, search widths, write a QuantSpec")
@@ -30,9 +31,10 @@ def add_commands(sub) -> None:
     p.add_argument("--activation-rule", default="percentile", choices=("maxabs", "percentile", "minmse"))
     p.add_argument("--percentile", type=float, default=99.999,
                    help="activation percentile kept unclipped (default: the winner of benchmarks/calibration_rules.py)")
-    p.add_argument("--weight-rounding", default="gptq", choices=("nearest", "gptq", "gptq-inorder"),
+    p.add_argument("--weight-rounding", default="gptq", choices=WEIGHT_ROUNDINGS,
                    help="weights rounded one by one, or GPTQ: rounded to minimize each layer's output error "
-                        "(largest inputs first; gptq-inorder: in patch order)")
+                        "(largest inputs first, pruned zeros kept; gptq-dense: pruned positions may take codes "
+                        "too, as dense storage holds them anyway; gptq-inorder: in patch order)")
     p.add_argument("--rounding", default="AP_RND", help="rounding mode of weights and results (AP_RND, AP_RND_CONV, ...)")
     p.add_argument("--no-per-layer", action="store_true", help="search: Ristretto's sweeps only")
     p.add_argument("--out", required=True, help="QuantSpec JSON to write")

@@ -6,8 +6,11 @@ columns one at a time and moves the not-yet-quantized weights of the same output
 the error just made, using H = E[x x^T] of the layer's real inputs (calibration patches). It is the
 optimal-brain-surgeon update applied column by column; no training, a few seconds for all of SqueezeNet.
 
-Pruned weights stay exactly zero (the compensation only moves surviving weights), so Deep Compression's
-sparsity is kept. The result is a weight on the layer's fixed-point grid for every position: integer codes
+By default pruned weights stay exactly zero (the compensation only moves surviving weights), so Deep
+Compression's sparsity is kept for hardware that skips zeros. With keep_zeros=False ('gptq-dense') every
+position may take a code: the hardware stores all of them densely anyway, and the two thirds of SqueezeNet's
+weights that were pruned become free variables for the compensation (measured: much lower output error
+below 8 bits, BENCHMARKS.md). The result is a weight on the layer's fixed-point grid for every position: integer codes
 that the QuantSpec carries beside it, read by the emulator and the HLS generator alike.
 """
 from __future__ import annotations
@@ -18,18 +21,21 @@ from quant import arithmetic as A
 from quant.fixed_point import FixedFormat
 
 DAMPING = 0.01     # fraction of mean(diag H) added to H's diagonal (GPTQ's default)
+# how a layer's weights become codes (QuantSpec calibration field 'weight_rounding', `--weight-rounding`)
+WEIGHT_ROUNDINGS = ("nearest", "gptq", "gptq-dense", "gptq-inorder")
 
 
 def gptq_codes(w_oihw: np.ndarray, hessian: np.ndarray, fmt: FixedFormat, damping: float = DAMPING,
-               act_order: bool = True) -> np.ndarray:
-    """Integer codes (OIHW) of fmt for w, rounded to minimize tr(dW H dW^T); zeros stay zero.
+               act_order: bool = True, keep_zeros: bool = True) -> np.ndarray:
+    """Integer codes (OIHW) of fmt for w, rounded to minimize tr(dW H dW^T); zeros stay zero unless
+    keep_zeros is False.
 
     act_order: quantize the inputs with the largest E[x^2] first (GPTQ's "act-order"), so that the
     weights that matter most are rounded while the most weights are left to compensate (measured on
     held-out images at 8/8: agreement with float 94.9 -> 95.8 %, BENCHMARKS.md); False: patch order."""
     o = w_oihw.shape[0]
     W = A.weight_matrix(np.asarray(w_oihw, np.float64)).T.copy()     # (O, K), K in patch order (ky, kx, c)
-    mask = W != 0
+    mask = W != 0 if keep_zeros else np.ones(W.shape, bool)
     K = W.shape[1]
     H = np.array(hessian, np.float64, copy=True)
     dead = np.diag(H) == 0                         # inputs that never fire: nothing to compensate with

@@ -183,6 +183,21 @@ def test_gptq_rounding_lowers_layer_output_error_and_keeps_zeros(tiny, rounding)
         assert (spec_gptq.weights[name][w == 0] == 0).all()           # pruned weights stay pruned
 
 
+def test_gptq_dense_uses_pruned_positions_and_lowers_output_error_further(tiny):
+    arch, params, cal = tiny
+    kept = make_spec(cal, 4, 8, weight_rounding="gptq")
+    dense = make_spec(cal, 4, 8, weight_rounding="gptq-dense")
+    assert dense.calibration["weight_rounding"] == "gptq-dense"
+    moved = 0
+    for name in ("fire2_expand3x3", "conv10"):        # (tiny conv1's pruned positions all round back to 0)
+        w = params[name][0]
+        f = dense.layers[name].weight
+        assert f == kept.layers[name].weight
+        assert cal.output_error(name, dense.weights[name], f) < cal.output_error(name, kept.weights[name], f)
+        moved += int(np.count_nonzero(dense.weights[name][w == 0]))
+    assert moved > 0                                        # pruned positions took codes
+
+
 def test_optimized_weights_travel_with_the_spec(tiny, tmp_path):
     from quant.spec import QuantSpec
     arch, params, cal = tiny
