@@ -20,7 +20,8 @@ RULES = [("maxabs", "maxabs", None, "nearest"), ("minmse", "maxabs", None, "near
          ("minmse", "percentile", 99.9999, "nearest"), ("minmse", "minmse", None, "nearest"),
          ("minmse", "maxabs", None, "gptq"), ("minmse", "percentile", 99.999, "gptq-inorder"),
          ("minmse", "percentile", 99.999, "gptq"), ("minmse", "percentile", 99.9999, "gptq"),
-         ("minmse", "minmse", None, "gptq"), ("output", "percentile", 99.999, "gptq")]
+         ("minmse", "minmse", None, "gptq"), ("output", "percentile", 99.999, "gptq"),
+         ("minmse", "percentile", 99.999, "gptq-dense"), ("output", "percentile", 99.999, "gptq-dense")]
 
 
 def main():

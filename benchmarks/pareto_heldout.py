@@ -62,7 +62,7 @@ def main():
           f"(lines {esel['first_line']}-{esel['last_line']}), float top-1 {100 * float_top1:.2f} %")
     print(f"{'path':>5s} {'MB':>7s} {'top-1 %':>8s} {'change':>7s} {'agree %':>8s} {'KL':>7s}")
     for i in spread(path, args.points, chosen):
-        if i not in done:
+        if i not in done or done[i]["weight_bytes"] != path[i]["weight_bytes"]:   # (not from another path)
             t = time.perf_counter()
             spec = make_spec(cal, path[i]["weight_bits"], {n: abits[n] for n in path[i]["weight_bits"]},
                              rules["weights"], rules["activations"], rules["percentile"], rules["rounding"],
@@ -76,6 +76,7 @@ def main():
             with out.open("a") as f:
                 f.write(json.dumps(done[i]) + "\n")
         r = done[i]
+        r["chosen"] = path[i]["weight_bits"] == chosen     # (a resumed log may come from an earlier search's choice)
         print(f"{i:5d} {r['weight_bytes'] / 1e6:7.3f} {100 * r['top1']:8.2f} {100 * (r['top1'] - float_top1):+7.2f} "
               f"{100 * r['agree']:8.2f} {r['kl']:7.4f}{'  <- chosen by the search' if r['chosen'] else ''}", flush=True)
     plot(sorted(done.values(), key=lambda r: r["weight_bytes"]), float_top1, report.get("margin"), args.plot)

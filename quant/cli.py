@@ -142,7 +142,8 @@ def cmd_quantize(args) -> int:
     }
     if result:
         report["search"] = {"sweeps": result.sweeps, "search_top1": result.search_top1, "search_kl": result.search_kl,
-                            "kl_slope": result.kl_slope, "predicted_loss": result.predicted_loss,
+                            "kl_slope": result.kl_slope, "kl_slope_probes": result.kl_slope_probes,
+                            "predicted_loss": result.predicted_loss,
                             "float_search_top1": sset.float_top1, "points": result.points,
                             "path": [{"weight_bytes": weight_bytes(arch, w), "weight_bits": w} for w in result.path]}
     plot_dir = Path(args.plots) if args.plots else out.parent / (out.stem + "_plots")

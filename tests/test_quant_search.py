@@ -139,3 +139,37 @@ def test_pareto_plot_writes_a_png(tmp_path):
     front = [{"weight_bytes": 1.0e6, "top1": 0.70}, {"weight_bytes": 1.2e6, "top1": 0.71}]
     path = pareto_plot(front, front + [{"weight_bytes": 0.9e6, "top1": 0.6}], 0.71, 0.01, tmp_path / "p.png")
     assert path.read_bytes()[:4] == b"\x89PNG" and path.stat().st_size > 5000
+
+
+class _SyntheticSearchSet(SearchSet):
+    """Scores from a formula instead of the emulator: one layer narrowed alone loses 0.2 top-1 per unit of KL,
+    several narrowed together 0.3 (what SqueezeNet shows, ~20 vs ~30 points per KL)."""
+
+    def score(self, cal, spec):
+        w, a = spec.weight_bits(), spec.activation_bits()
+        kl = sum(0.0005 * 4.0 ** (8 - min(b, 8)) for b in w.values())
+        kl += sum(0.0 if b >= 8 else 10.0 for b in a.values())
+        narrowed = sum(b < 8 for b in w.values())
+        loss = min((0.2 if narrowed <= 1 else 0.3) * kl, 1.0)
+        return {"top1": 1.0 - loss, "agree": 1.0 - loss, "kl": kl, "saturations": 0}
+
+
+def test_search_refits_the_slope_on_its_path_and_becomes_more_careful(monkeypatch):
+    import quant.search as S
+    arch = tiny_arch()
+    params = tiny_params(arch)
+    images = tiny_images(8, seed=4)
+    float_logits = FloatNetwork(arch, params).logits(images)
+    cal = Calibration(arch, params)
+    cal.add_batch(images)
+    sset = _SyntheticSearchSet(images, float_logits.argmax(1), float_logits)
+    true_loss = lambda r: 1.0 - sset.score(cal, r.spec)["top1"]
+    refitted = search(cal, sset, 0.01, progress=lambda m: None)
+    monkeypatch.setattr(S, "REFIT_ROUNDS", 1)                   # step 5 off: the probes' slope alone
+    probes_only = search(cal, sset, 0.01, progress=lambda m: None)
+    assert probes_only.kl_slope == pytest.approx(0.2) and refitted.kl_slope_probes == pytest.approx(0.2)
+    assert refitted.kl_slope > 0.25                              # the path's configurations lose ~0.3 per KL
+    # trusting the one-layer probes breaks the margin ...
+    assert true_loss(refitted) <= 0.01 < true_loss(probes_only)  # ... the re-fitted slope keeps it
+    assert weight_bytes(arch, refitted.weight_bits) > weight_bytes(arch, probes_only.weight_bits)
+    assert refitted.predicted_loss <= 0.01 + 1e-12
