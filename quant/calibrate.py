@@ -212,7 +212,7 @@ def _per_layer(value, names, what):
 
 def make_spec(cal: Calibration, weight_bits: int | dict, activation_bits: int | dict,
               weight_rule: str = "minmse", activation_rule: str = "percentile", percentile: float = 99.999,
-              rounding: str = "AP_RND", logit_bits: int = LOGIT_BITS, weight_rounding: str = "gptq") -> QuantSpec:
+              rounding: str = "AP_RND", logit_bits: int = LOGIT_BITS, weight_rounding: str = "gptq-dense") -> QuantSpec:
     """Formats for every layer from calibration statistics and the requested widths (int or per layer).
 
     weight_rounding 'nearest' rounds each weight on its own; 'gptq' (quant/rounding.py) chooses the

@@ -31,10 +31,10 @@ def add_commands(sub) -> None:
     p.add_argument("--activation-rule", default="percentile", choices=("maxabs", "percentile", "minmse"))
     p.add_argument("--percentile", type=float, default=99.999,
                    help="activation percentile kept unclipped (default: the winner of benchmarks/calibration_rules.py)")
-    p.add_argument("--weight-rounding", default="gptq", choices=WEIGHT_ROUNDINGS,
-                   help="weights rounded one by one, or GPTQ: rounded to minimize each layer's output error "
-                        "(largest inputs first, pruned zeros kept; gptq-dense: pruned positions may take codes "
-                        "too, as dense storage holds them anyway; gptq-inorder: in patch order)")
+    p.add_argument("--weight-rounding", default="gptq-dense", choices=WEIGHT_ROUNDINGS,
+                   help="weights rounded one by one, or GPTQ: rounded to minimize each layer's output error, "
+                        "largest inputs first (gptq-dense, default: pruned positions may take codes too, as dense "
+                        "storage holds them anyway; gptq: pruned zeros kept; gptq-inorder: zeros kept, patch order)")
     p.add_argument("--rounding", default="AP_RND", help="rounding mode of weights and results (AP_RND, AP_RND_CONV, ...)")
     p.add_argument("--no-per-layer", action="store_true", help="search: Ristretto's sweeps only")
     p.add_argument("--out", required=True, help="QuantSpec JSON to write")
