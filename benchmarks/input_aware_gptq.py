@@ -39,7 +39,9 @@ def patched(name, fmt, rounding):
     return refined[name] if name in refined else orig_codes(name, fmt, rounding)
 cal.weight_codes = patched
 def spec_now():
-    return make_spec(cal, wbits, report["activation_bits"]["conv1"], weight_rule=report["rules"]["weights"])
+    # compared with plain GPTQ that keeps the pruned zeros, as the refinement below does
+    return make_spec(cal, wbits, report["activation_bits"]["conv1"], weight_rule=report["rules"]["weights"],
+                     weight_rounding="gptq")
 def score(spec, x, y, ref):
     codes = FixedPointEmulator(arch, params, spec).logit_codes(x)
     lg = spec.logit_format.to_float(codes)

@@ -34,6 +34,7 @@ def main():
 
     report = json.loads(open(args.report).read())
     rule, abits = report["rules"]["weights"], report["activation_bits"]["conv1"]
+    rounding = report["rules"]["weight_rounding"]      # the report's own codes for the per-layer scheme
     arch, params = real_model()
     cx, _ = load_images(stop=CALIB_STOP)
     cal, _ = calibrate(arch, params, cx)
@@ -48,7 +49,7 @@ def main():
                 kl_divergence(ref, logits))
 
     def per_channel_spec(wbits):
-        base = make_spec(cal, wbits, abits, weight_rule=rule)
+        base = make_spec(cal, wbits, abits, weight_rule=rule, weight_rounding=rounding)
         wide_bits, integer, codes = {}, {}, {}
         for name, w_bits in wbits.items():
             fmt = base.layers[name].weight
@@ -56,7 +57,8 @@ def main():
             shifts = np.array([min(max(fmt.integer - weight_integer_bits(row, w_bits, "minmse"), 0), MAX_SHIFT)
                                if np.any(row) else 0 for row in w])
             scaled = w * (2.0 ** shifts)[:, None, None, None]
-            c = gptq_codes(scaled, cal.hessian(name), fmt)          # the layer's format, rows pre-shifted
+            c = gptq_codes(scaled, cal.hessian(name), fmt,          # the layer's format, rows pre-shifted
+                           keep_zeros=rounding != "gptq-dense")
             top = int(shifts.max())
             codes[name] = c * (2 ** (top - shifts))[:, None, None, None]   # exact in W + top bits
             wide_bits[name], integer[name] = w_bits + top, fmt.integer
@@ -73,7 +75,7 @@ def main():
         entry = report["search"]["path"][step]
         wbits = entry["weight_bits"]
         for scheme in ("per-layer", "per-channel"):
-            spec = make_spec(cal, wbits, abits, weight_rule=rule) if scheme == "per-layer" else per_channel_spec(wbits)[0]
+            spec = make_spec(cal, wbits, abits, weight_rule=rule, weight_rounding=rounding) if scheme == "per-layer" else per_channel_spec(wbits)[0]
             t1, ag, kl = score(spec)
             print(f"{step:4d} {entry['weight_bytes'] / 1e6:6.3f} {scheme:12s} {t1:8.2f} {ag:8.2f} {kl:7.4f}", flush=True)
 

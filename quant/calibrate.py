@@ -110,11 +110,11 @@ class Calibration:
         key = (name, str(fmt), rounding)
         if key not in self._code_cache:
             w = self.params[name][0]
-            if rounding in WEIGHT_ROUNDINGS and rounding != "nearest":
+            if rounding == "nearest":
+                self._code_cache[key] = nearest_codes(w, fmt)
+            elif rounding in WEIGHT_ROUNDINGS:     # the GPTQ variants
                 self._code_cache[key] = gptq_codes(w, self.hessian(name), fmt, act_order=rounding != "gptq-inorder",
                                                    keep_zeros=rounding != "gptq-dense")
-            elif rounding == "nearest":
-                self._code_cache[key] = nearest_codes(w, fmt)
             else:
                 raise ValueError(f"unknown weight rounding {rounding!r} ({', '.join(WEIGHT_ROUNDINGS)})")
         return self._code_cache[key]
@@ -215,8 +215,9 @@ def make_spec(cal: Calibration, weight_bits: int | dict, activation_bits: int | 
               rounding: str = "AP_RND", logit_bits: int = LOGIT_BITS, weight_rounding: str = "gptq-dense") -> QuantSpec:
     """Formats for every layer from calibration statistics and the requested widths (int or per layer).
 
-    weight_rounding 'nearest' rounds each weight on its own; 'gptq' (quant/rounding.py) chooses the
-    codes that minimize each layer's output error on the calibration images; the spec carries them.
+    weight_rounding 'nearest' rounds each weight on its own; the GPTQ variants (quant/rounding.py;
+    'gptq-dense', the default, lets pruned positions take codes) choose the codes that minimize each
+    layer's output error on the calibration images; the spec carries them.
 
     A Fire module's two expands share one result format (one stream): the wider of their widths and
     statistics merged over both.

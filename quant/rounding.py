@@ -6,12 +6,13 @@ columns one at a time and moves the not-yet-quantized weights of the same output
 the error just made, using H = E[x x^T] of the layer's real inputs (calibration patches). It is the
 optimal-brain-surgeon update applied column by column; no training, a few seconds for all of SqueezeNet.
 
-By default pruned weights stay exactly zero (the compensation only moves surviving weights), so Deep
-Compression's sparsity is kept for hardware that skips zeros. With keep_zeros=False ('gptq-dense') every
-position may take a code: the hardware stores all of them densely anyway, and the two thirds of SqueezeNet's
-weights that were pruned become free variables for the compensation (measured: much lower output error
-below 8 bits, BENCHMARKS.md). The result is a weight on the layer's fixed-point grid for every position: integer codes
-that the QuantSpec carries beside it, read by the emulator and the HLS generator alike.
+With keep_zeros (rounding 'gptq', 'gptq-inorder') pruned weights stay exactly zero: the compensation only
+moves surviving weights, and Deep Compression's sparsity is kept for hardware that skips zeros. Without it
+('gptq-dense', sqz's default) every position may take a code: the hardware stores all of them densely
+anyway, and the two thirds of SqueezeNet's weights that were pruned become free variables for the
+compensation (much lower output error below 8 bits, BENCHMARKS.md). The result is a weight on the layer's
+fixed-point grid for every position: integer codes that the QuantSpec carries beside it, read by the
+emulator and the HLS generator alike.
 """
 from __future__ import annotations
 

@@ -43,7 +43,7 @@ from quant.spec import QuantSpec
 RISTRETTO_WIDTHS = (16, 8, 4, 2, 1)
 SENSITIVITY_STOP = 0.25      # stop narrowing a layer alone once top-1 agreement with float fell this much
 SLOPE_AGREE_RANGE = 0.10     # the KL slope is fitted on probes whose agreement is within this of the start
-REFIT_ROUNDS = 5             # step 5: at most this many binary searches with a re-fitted slope
+REFIT_ROUNDS = 5             # steps 4-5: at most this many binary searches (the first with the probes' slope)
 REFIT_WINDOW = 3.0           # step 5: path configurations predicted within this many margins enter the re-fit
 REFIT_MIN_POINTS = 4         # step 5: fewer scored path configurations near the margin: keep the probes' slope
 
@@ -237,12 +237,10 @@ def search(cal: Calibration, sset: SearchSet, margin: float, make: Callable[...,
         # 5. re-fit the slope on the path's own scored configurations, search again, until the choice holds:
         # they are the population being predicted, and several layers narrowed together lose more top-1 per
         # unit of KL than one layer alone (measured on SqueezeNet, gptq-dense: ~30 vs ~20 points per KL)
-        start, kappa_probes, chosen = current, kappa, None
-        for round_ in range(REFIT_ROUNDS):
-            i, current = narrowest_ok()
-            done = i == chosen or kappa is None or round_ == REFIT_ROUNDS - 1
-            chosen = i
-            if done:
+        start, kappa_probes = current, kappa
+        chosen, current = narrowest_ok()
+        for _ in range(REFIT_ROUNDS - 1):
+            if kappa is None:
                 break
             near = [s for s in path_scores.values() if kappa * s["kl"] <= REFIT_WINDOW * margin]
             if len(near) < REFIT_MIN_POINTS:
@@ -253,6 +251,9 @@ def search(cal: Calibration, sset: SearchSet, margin: float, make: Callable[...,
             progress(f"top-1 loss ~ {100 * refit:.1f} points x KL, re-fitted on the {len(near)} scored path "
                      f"configurations near the margin (probes alone: {100 * kappa:.1f})")
             kappa = refit
+            previous, (chosen, current) = chosen, narrowest_ok()
+            if chosen == previous:
+                break
         wbits = path[chosen]
     return SearchResult(make(wbits, abits), wbits, abits, sweeps, pareto_front(pareto), pareto, current["top1"],
                         current["kl"], kappa, path, kappa_probes)
