@@ -41,3 +41,14 @@ def calibrate(arch, params, images):
     cal = Calibration(arch, params)
     float_logits = np.concatenate([cal.add_batch(images[i:i + 32]) for i in range(0, len(images), 32)])
     return cal, float_logits
+
+
+def fixed_point_scores(arch, params, spec, images, labels, float_logits) -> tuple[float, float, float]:
+    """(top-1 %, agreement with float %, KL from float) of a spec through the bit-exact emulator."""
+    from quant.emulator import FixedPointEmulator
+    from quant.search import kl_divergence
+
+    codes = FixedPointEmulator(arch, params, spec).logit_codes(images)
+    top = codes.argmax(1)
+    return (100 * float(np.mean(top == labels)), 100 * float(np.mean(top == float_logits.argmax(1))),
+            kl_divergence(float_logits, spec.logit_format.to_float(codes)))

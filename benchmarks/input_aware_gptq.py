@@ -15,13 +15,12 @@ import sys
 import time
 
 import numpy as np
-from common import CALIB_STOP, ROOT, calibrate, load_images, machine, real_model
+from common import CALIB_STOP, ROOT, calibrate, fixed_point_scores, load_images, machine, real_model
 import quant.emulator as E
 from quant import arithmetic as A
 from quant.calibrate import make_spec
 from quant.emulator import FixedPointEmulator, FloatNetwork
 from quant.rounding import gptq_codes
-from quant.search import kl_divergence
 
 arch, params = real_model()
 names = [c.name for c in arch.convs()]
@@ -43,9 +42,7 @@ def spec_now():
     return make_spec(cal, wbits, report["activation_bits"]["conv1"], weight_rule=report["rules"]["weights"],
                      weight_rounding="gptq")
 def score(spec, x, y, ref):
-    codes = FixedPointEmulator(arch, params, spec).logit_codes(x)
-    lg = spec.logit_format.to_float(codes)
-    return 100*np.mean(codes.argmax(1) == y), 100*np.mean(codes.argmax(1) == ref.argmax(1)), kl_divergence(ref, lg)
+    return fixed_point_scores(arch, params, spec, x, y, ref)
 s0 = spec_now()
 print(f"machine: {machine()}; path step {step}: {report['search']['path'][step]['weight_bytes'] / 1e6:.3f} MB; "
       "scores are (top-1 %, agreement with float %, KL)")

@@ -17,7 +17,7 @@ import json
 
 import numpy as np
 
-from common import CALIB_STOP, ROOT, calibrate, load_images, machine, real_model
+from common import CALIB_STOP, ROOT, calibrate, fixed_point_scores, load_images, machine, real_model
 
 MAX_SHIFT = 6      # per-channel shifts beyond this gain nothing measurable and widen the emulated format
 
@@ -28,9 +28,8 @@ def main():
     ap.add_argument("--report", default=str(ROOT / "runs" / "q_margin01_v2" / "report.json"))
     args = ap.parse_args()
     from quant.calibrate import make_spec, weight_integer_bits
-    from quant.emulator import FixedPointEmulator, FloatNetwork
+    from quant.emulator import FloatNetwork
     from quant.rounding import gptq_codes
-    from quant.search import kl_divergence
 
     report = json.loads(open(args.report).read())
     rule, abits = report["rules"]["weights"], report["activation_bits"]["conv1"]
@@ -43,10 +42,7 @@ def main():
     print(f"machine: {machine()}; held-out {len(hx)} images, float top-1 {100 * np.mean(ref.argmax(1) == hy):.2f} %")
 
     def score(spec):
-        codes = FixedPointEmulator(arch, params, spec).logit_codes(hx)
-        logits = spec.logit_format.to_float(codes)
-        return (100 * np.mean(codes.argmax(1) == hy), 100 * np.mean(codes.argmax(1) == ref.argmax(1)),
-                kl_divergence(ref, logits))
+        return fixed_point_scores(arch, params, spec, hx, hy, ref)
 
     def per_channel_spec(wbits):
         base = make_spec(cal, wbits, abits, weight_rule=rule, weight_rounding=rounding)

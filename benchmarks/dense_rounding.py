@@ -1,0 +1,42 @@
+"""GPTQ keeping Deep Compression's pruned zeros ('gptq') against GPTQ over every position ('gptq-dense').
+
+    .venv/bin/python benchmarks/dense_rounding.py STEP [STEP ...] [--report REPORT.json]
+
+For the weight widths of the given steps of a search path (REPORT.json["search"]["path"], default
+runs/q_margin01_v2/report.json, whose search used 'gptq'), builds the spec with each rounding (the
+report's weight rule and activation widths) and scores both on the held-out images: top-1, agreement
+with float, KL. Calibration lines 1-300, evaluation the other 1,000 (benchmarks/common.py).
+"""
+import argparse
+import json
+
+from common import CALIB_STOP, ROOT, calibrate, fixed_point_scores, load_images, machine, real_model
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("steps", type=int, nargs="+")
+    ap.add_argument("--report", default=str(ROOT / "runs" / "q_margin01_v2" / "report.json"))
+    args = ap.parse_args()
+    from quant.calibrate import make_spec
+    from quant.emulator import FloatNetwork
+
+    report = json.loads(open(args.report).read())
+    path, abits, rule = report["search"]["path"], report["activation_bits"], report["rules"]["weights"]
+    arch, params = real_model()
+    cal, _ = calibrate(arch, params, load_images(stop=CALIB_STOP)[0])
+    hx, hy = load_images(start=CALIB_STOP)
+    ref = FloatNetwork(arch, params).logits(hx)
+    print(f"machine: {machine()}; {args.report}; held-out {len(hx)} images")
+    print(f"{'step':>4s} {'MB':>6s} {'rounding':11s} {'top-1 %':>8s} {'agree %':>8s} {'KL':>7s}")
+    for step in args.steps:
+        wbits = path[step]["weight_bits"]
+        for rounding in ("gptq", "gptq-dense"):
+            spec = make_spec(cal, wbits, {n: abits[n] for n in wbits}, rule, weight_rounding=rounding)
+            t1, agree, kl = fixed_point_scores(arch, params, spec, hx, hy, ref)
+            print(f"{step:4d} {path[step]['weight_bytes'] / 1e6:6.3f} {rounding:11s} {t1:8.2f} {agree:8.2f} {kl:7.4f}",
+                  flush=True)
+
+
+if __name__ == "__main__":
+    main()
