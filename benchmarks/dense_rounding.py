@@ -5,10 +5,12 @@
 For the weight widths of the given steps of a search path (REPORT.json["search"]["path"], default
 runs/q_margin01_v2/report.json, whose search used 'gptq'), builds the spec with each rounding (the
 report's weight rule and activation widths) and scores both on the held-out images: top-1, agreement
-with float, KL. Calibration lines 1-300, evaluation the other 1,000 (benchmarks/common.py).
+with float, KL; and how many weights are pruned. Calibration lines 1-300, evaluation the other 1,000 (benchmarks/common.py).
 """
 import argparse
 import json
+
+import numpy as np
 
 from common import CALIB_STOP, ROOT, calibrate, fixed_point_scores, load_images, machine, real_model
 
@@ -27,7 +29,11 @@ def main():
     cal, _ = calibrate(arch, params, load_images(stop=CALIB_STOP)[0])
     hx, hy = load_images(start=CALIB_STOP)
     ref = FloatNetwork(arch, params).logits(hx)
+    nonzero = sum(int(np.count_nonzero(w)) for w, _ in params.values())
+    total = sum(w.size for w, _ in params.values())
     print(f"machine: {machine()}; {args.report}; held-out {len(hx)} images")
+    print(f"weights: {nonzero:,} of {total:,} non-zero ({100 * nonzero / total:.1f} %): the rest are pruned "
+          f"positions that only 'gptq-dense' may give codes")
     print(f"{'step':>4s} {'MB':>6s} {'rounding':11s} {'top-1 %':>8s} {'agree %':>8s} {'KL':>7s}")
     for step in args.steps:
         wbits = path[step]["weight_bits"]
