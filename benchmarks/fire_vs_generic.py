@@ -85,7 +85,7 @@ def front_spec(front, full_spec):
 
 def fifo_list(layer) -> list[tuple[int, int]]:
     """(depth, width) of the estimate's FIFOs between layers (the hls4ml graph's streams)."""
-    return sorted((m.depth, m.width) for m in layer.memories if m.role.startswith("fifo"))
+    return sorted((m.depth, m.width) for m in layer.memories() if m.role.startswith("fifo"))
 
 
 def row(cells, widths) -> str:

@@ -179,11 +179,7 @@ def cmd_hls(args) -> int:
     project = build_project(design, args.out, compile=bool(args.csim))
     build_s = time.perf_counter() - t0
 
-    from hw.estimate import estimate
-
-    est = estimate(arch, board, spec, reuse=design.estimate_reuse(), input_size=design.input_size,
-                   clock_mhz=design.clock_mhz, uram=_uram(args),
-                   loadable=design.loadable)
+    est = design.estimate(uram=_uram(args))      # the design's own op list
     budget = None
     if args.fps is not None or args.max_dsp is not None:
         met = (args.fps is None or est.fps >= args.fps) and (args.max_dsp is None or est.dsp <= args.max_dsp)

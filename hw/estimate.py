@@ -1,4 +1,7 @@
-"""Resource and throughput ESTIMATES before synthesis, the FINN way: each hardware layer knows its cost.
+"""Resource and throughput ESTIMATES before synthesis, the FINN way: each hardware op knows its cost.
+
+The ops (hw/ops/) hold their own cost next to their code generation; this module adds them up, places
+memories (UltraRAM), decides the loadable layers and folds the pipeline. The model they follow:
 
 Nothing here is measured. Every number is a model of what Vivado HLS / Vivado would build
 for sqz's streaming dataflow design, written down so that it can be checked against the
@@ -124,714 +127,67 @@ activations unsigned after ReLU, the network input signed), accumulators
 """
 from __future__ import annotations
 
-import bisect
+import copy
 import math
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 
 from hw.boards import Board, get_board
-from model.architecture import (Architecture, Conv, Fire, GlobalAvgPool, MaxPool,
-                                get_architecture)
+from hw.ops import HwOp, Shell, UnsupportedModelError, build_ops
+from hw.ops.cost import (DEFAULT_FIFO_DEPTH, FEATURE_MAP, SHELL_BRAM18, CostOptions, LayerEstimate,  # noqa: F401
+                         Memory, Stage, bram18_blocks, dsp_per_multiplier, fifo_depth_for, uram_blocks,
+                         valid_reuse_factors)
+from model.architecture import Architecture, get_architecture
 
-# -- named constants of the cost model --------------------------------------------------------
-BRAM18_SHAPES = ((16384, 1), (8192, 2), (4096, 4), (2048, 9), (1024, 18), (512, 36))  # depth, width
-URAM_DEPTH, URAM_WIDTH = 4096, 72
-LUTRAM_MAX_DEPTH = 128          # FINN: HLS-embedded memories with depth <= 128 are built in LUTs
-REGISTER_FIFO_DEPTH = 2         # HLS builds FIFOs this shallow from flip-flops (not estimated)
-SRL_DEPTH = 32                  # SRLC32E: one LUT holds 32 bits of one shift-register bit
-DSP_PORTS = {"DSP48E1": (25, 18), "DSP48E2": (27, 18)}
-LAYER_LUT_BASE = 300            # FINN-R c0: control per layer (per convolution engine)
-LUT_SCALE = 1.1                 # FINN-R c1
-POOL_LUT_PER_BIT = 8            # 4 compare-selects per channel x 2 LUTs per bit
-PAD_LUT_BASE = 100
-SIMPLE_LAYER_LUT = 100          # control of an hls4ml relu / clone_stream / concatenate3d layer
-RELU_LUT_PER_BIT = 1            # sign test + saturating cast, per bit of the ReLU's input pixel
-DEFAULT_FIFO_DEPTH = 32
-FEATURE_MAP = "feature_map"     # fifo_depth policy: hls4ml's default, a whole feature map per FIFO
-SHELL_LUT = 5_000               # allowance: AXI DMA + AXI interconnect + reset (not measured here)
-SHELL_BRAM18 = 4                # allowance: DMA stream buffers
 RESOURCES = ("dsp", "bram18", "uram", "lut", "lutram")
 # FINN's recommended ceilings for timing closure (finn/util/platforms.py DEFAULT_RES_LIMITS)
 FINN_RESOURCE_LIMITS = {"lut": 0.7, "lutram": 0.7, "bram18": 0.8, "uram": 0.8, "dsp": 0.8}
 SCAN_RATIO = 1.05               # choose_reuse: step between cycle targets scanned before bisecting
-RECIPROCAL_BITS = 18            # GAP multiplier constant (QuantSpec multiplier < 2**17, unsigned)
+URAM_POLICIES = ("none", "auto", "all")
+LOADABLE_POLICIES = ("none", "auto", "all")
+WEIGHT_LOAD_ASSUMPTION = ("ASSUMES A WEIGHT-LOAD PATH sqz does not generate: {n} weight ROM(s) in {u} UltraRAM "
+                          "block(s); UltraRAM cannot be initialised from the bitstream and the generated project "
+                          "has only bitstream-initialised ROMs (block RAM / LUTs) for them")
 
 
-# -- reuse factors ----------------------------------------------------------------------------
-def valid_reuse_factors(n_in: int, n_out: int) -> list[int]:
-    """Reuse factors hls4ml 1.3.0 accepts for an n_in x n_out product (ascending).
-
-    ``FPGABackend._validate_reuse_factor``: with multfactor = min(n_in, R) and
-    multiplier_limit = ceil(n_in*n_out / multfactor), R is valid iff
-    (multiplier_limit % n_out == 0 or R >= n_in) and (R % n_in == 0 or R < n_in)
-    and (n_in*n_out) % R == 0. That reduces to: R divides n_in, or R = n_in*d with d | n_out.
-    """
-    small = [d for d in range(1, n_in + 1) if n_in % d == 0]
-    large = [n_in * d for d in range(2, n_out + 1) if n_out % d == 0]
-    return small + large
-
-
-# -- memories ---------------------------------------------------------------------------------
-def bram18_blocks(depth: int, width: int) -> int:
-    """RAMB18s for a depth x width memory: the cheapest aspect ratio, as Vivado packs it."""
-    if depth <= 0 or width <= 0:
-        return 0
-    return min(math.ceil(depth / d) * math.ceil(width / w) for d, w in BRAM18_SHAPES)
-
-
-def uram_blocks(depth: int, width: int) -> int:
-    if depth <= 0 or width <= 0:
-        return 0
-    return math.ceil(width / URAM_WIDTH) * math.ceil(depth / URAM_DEPTH)
-
-
-def srl_luts(depth: int, width: int) -> int:
-    return math.ceil(depth / SRL_DEPTH) * width if depth > 0 and width > 0 else 0
-
-
-@dataclass
-class Memory:
-    """One memory of a layer. style: 'const' (folded into logic), 'ff', 'lut', 'bram' or 'uram'.
-    loadable: weights written at start-up through the generated load path (HwLoadableConv)."""
-    role: str
-    depth: int
-    width: int
-    style: str
-    loadable: bool = False
-
-    @property
-    def bits(self) -> int:
-        return self.depth * self.width
-
-    @property
-    def bram18(self) -> int:
-        return bram18_blocks(self.depth, self.width) if self.style == "bram" else 0
-
-    @property
-    def uram(self) -> int:
-        return uram_blocks(self.depth, self.width) if self.style == "uram" else 0
-
-    @property
-    def lut(self) -> int:
-        return srl_luts(self.depth, self.width) if self.style == "lut" else 0
-
-
-def _buffer(role: str, depth: int, width: int) -> Memory:
-    if depth <= REGISTER_FIFO_DEPTH:
-        return Memory(role, depth, width, "ff")
-    return Memory(role, depth, width, "lut" if depth < LUTRAM_MAX_DEPTH else "bram")
-
-
-def fifo_depth_for(policy: int | str, pixels: int) -> int:
-    """Depth of a stream's FIFO carrying a feature map of `pixels` pixels under a fifo_depth policy:
-    FEATURE_MAP -> hls4ml's default (the whole map); an int d -> min(d, pixels), as set_fifo_depths."""
-    if policy == FEATURE_MAP:
-        return pixels
-    if isinstance(policy, bool) or not isinstance(policy, int) or policy < 1:
-        raise ValueError(f"fifo_depth must be a positive integer or {FEATURE_MAP!r}, got {policy!r}")
-    return min(policy, pixels)
-
-
-def _fifo(policy: int | str, pixels: int, width: int, role: str = "fifo") -> Memory:
-    return _buffer(role, fifo_depth_for(policy, pixels), width)
-
-
-# -- bit widths -------------------------------------------------------------------------------
-@dataclass(frozen=True)
-class ConvBits:
-    weight: int
-    weight_signed: bool
-    act: int
-    act_signed: bool
-    accum: int
-    out: int
-
-
-@dataclass(frozen=True)
-class PoolBits:
-    act: int
-    accum: int
-    out: int
-
-
-def _bits_table(arch: Architecture, bits_or_spec, input_size: int | None) -> dict:
-    """conv name -> ConvBits; GAP name -> PoolBits, from a QuantSpec or a uniform width."""
-    convs = arch.conv_shapes(input_size)
-    table: dict = {}
-    if isinstance(bits_or_spec, int):
-        b = bits_or_spec
-        if not 1 <= b <= 32:
-            raise ValueError(f"bits must be in 1..32, got {b}")
-        first = arch.convs()[0].name
-        for name, t in convs.items():
-            n_in = t["weight"][1] * t["weight"][2] * t["weight"][3]
-            table[name] = ConvBits(b, True, b, name == first, 2 * b + math.ceil(math.log2(n_in)), b)
-        for layer, shape_in, _ in arch.shapes(input_size):
-            if isinstance(layer, GlobalAvgPool):
-                table[layer.name] = PoolBits(b, b + math.ceil(math.log2(shape_in[0] * shape_in[1])), b)
-        return table
-    # a QuantSpec (imported here: estimates from a plain bit width need nothing from quant/)
-    from quant.spec import ConvFormats, input_formats
-    spec = bits_or_spec
-    if getattr(spec, "model", arch.name) != arch.name:
-        raise ValueError(f"QuantSpec is for {spec.model}, not {arch.name}")
-    inputs = input_formats(arch, spec)
-    for name, f in spec.layers.items():
-        x = inputs[name]
-        if isinstance(f, ConvFormats):
-            table[name] = ConvBits(f.weight.width, f.weight.signed, x.width, x.signed, f.accum.width, f.result.width)
-        else:
-            table[name] = PoolBits(x.width, f.accum.width, f.result.width)
-    return table
-
-
-# -- layer estimates --------------------------------------------------------------------------
-@dataclass
-class LayerEstimate:
-    """ESTIMATE for one hardware layer (see module docstring); ii_cycles = cycles per frame."""
-    name: str
-    kind: str
-    dsp: int
-    bram18: int
-    uram: int
-    lut: int
-    ii_cycles: int
-    reuse: int | dict | None
-    macs: int
-    lutram: int = 0
-    weights_in: str = ""          # 'bram', 'uram', 'const', 'mixed' or '' (no weights)
-    fifo_bits: int = 0            # bits of the stream FIFOs (depth x width), wherever they are built
-    fifos: int = 0                # how many stream FIFOs: between layers (Memory.role 'fifo...', the
-    #                               streams of the hls4ml graph) and inside a kernel ('kernel fifo ...')
-    in_shape: tuple = ()
-    out_shape: tuple = ()
-
-    def to_json(self) -> dict:
-        d = asdict(self)
-        d["in_shape"], d["out_shape"] = list(self.in_shape), list(self.out_shape)
-        return d
-
-
-@dataclass(frozen=True)
-class CostOptions:
-    dsp_type: str = "DSP48E2"
-    dsp_packing: bool = False
-    lut_mult_bits: int = 0
-
-
-def dsp_per_multiplier(a_bits: int, a_signed: bool, b_bits: int, b_signed: bool, dsp_type: str) -> int:
-    """DSP48 slices for one a x b product (signed ports; an unsigned operand needs one more bit)."""
-    pa, pb = DSP_PORTS[dsp_type]
-    x, y = sorted((a_bits + (not a_signed), b_bits + (not b_signed)), reverse=True)
-    if x <= pa and y <= pb:
-        return 1
-    return math.ceil(x / (pa - 1)) * math.ceil(y / (pb - 1))
-
-
-def lut_multiplier_luts(a_bits: int, b_bits: int) -> int:
-    """FINN's LUT cost of one a x b multiplier built in fabric."""
-    s = a_bits + b_bits
-    return (2 * math.ceil(s / 6) - 1) * s
-
-
-@dataclass
-class _Engine:
-    """One hls4ml dense product engine: n_in x n_out per output pixel, reuse factor R."""
-    name: str
-    n_in: int
-    n_out: int
-    reuse: int
-    pixels: int
-    bits: ConvBits
-
-    def __post_init__(self):
-        valid = valid_reuse_factors(self.n_in, self.n_out)
-        if self.reuse not in valid:
-            near = valid[max(0, bisect.bisect_left(valid, self.reuse) - 3):][:7]
-            raise ValueError(f"{self.name}: reuse factor {self.reuse} is not valid for n_in={self.n_in}, "
-                             f"n_out={self.n_out} (hls4ml needs R | n_in or R = n_in*d with d | n_out); "
-                             f"nearby valid: {near}")
-        self.weights = Memory("weights", self.reuse, self.n_mult * self.bits.weight,
-                              "const" if self.reuse == 1 else "bram")
-
-    @property
-    def n_mult(self) -> int:
-        return math.ceil(self.n_in * self.n_out / self.reuse)
-
-    @property
-    def macs(self) -> int:
-        return self.n_in * self.n_out * self.pixels
-
-    def in_lut(self, opt: CostOptions) -> bool:
-        return max(self.bits.weight, self.bits.act) <= opt.lut_mult_bits
-
-    def dsp(self, opt: CostOptions) -> int:
-        if self.in_lut(opt):
-            return 0
-        per = dsp_per_multiplier(self.bits.weight, self.bits.weight_signed, self.bits.act, self.bits.act_signed,
-                                 opt.dsp_type)
-        if (opt.dsp_packing and opt.dsp_type == "DSP48E2" and per == 1
-                and self.bits.weight <= 8 and self.bits.act <= 8):
-            return math.ceil(self.n_mult / 2)
-        return self.n_mult * per
-
-    def logic_luts(self, opt: CostOptions) -> float:
-        w, a = self.bits.weight, self.bits.act
-        mult = lut_multiplier_luts(w, a) if self.in_lut(opt) else 0
-        if self.reuse <= self.n_in:   # every output accumulates every cycle: one adder per output
-            acc = self.n_out * self.bits.accum
-        else:                         # n_mult adders, each time-shared by R/n_in accumulators (+ mux)
-            acc = 2 * self.n_mult * self.bits.accum
-        return LAYER_LUT_BASE + LUT_SCALE * (self.n_mult * (mult + 2 * (w + a)) + acc
-                                             + self.n_out * self.bits.out)
-
-
-class HwLayer:
-    """A hardware layer of the dataflow pipeline; subclasses know their own costs."""
-    kind = "layer"
-
-    def __init__(self, name: str, in_shape: tuple, out_shape: tuple):
-        self.name, self.in_shape, self.out_shape = name, tuple(in_shape), tuple(out_shape)
-        self.memories: list[Memory] = []
-        self.engines: list[_Engine] = []
-
-    def cycles(self) -> int:
-        raise NotImplementedError
-
-    def logic_luts(self, opt: CostOptions) -> float:
-        return sum(e.logic_luts(opt) for e in self.engines)
-
-    def extra_dsp(self, opt: CostOptions) -> int:
-        return 0
-
-    def reuse(self):
-        return None
-
-    def estimate(self, opt: CostOptions) -> LayerEstimate:
-        mem_lut = sum(m.lut for m in self.memories)
-        weights = {m.style for m in self.memories if m.role == "weights"}
-        return LayerEstimate(
-            name=self.name, kind=self.kind,
-            dsp=sum(e.dsp(opt) for e in self.engines) + self.extra_dsp(opt),
-            bram18=sum(m.bram18 for m in self.memories),
-            uram=sum(m.uram for m in self.memories),
-            lut=int(round(self.logic_luts(opt) + mem_lut)),
-            ii_cycles=int(self.cycles()), reuse=self.reuse(),
-            macs=sum(e.macs for e in self.engines), lutram=mem_lut,
-            weights_in=(weights.pop() if len(weights) == 1 else "mixed") if weights else "",
-            fifo_bits=sum(m.bits for m in self.memories if "fifo" in m.role),
-            fifos=sum("fifo" in m.role for m in self.memories),
-            in_shape=self.in_shape, out_shape=self.out_shape)
-
-
-def _pixels(shape) -> int:
-    return shape[0] * shape[1]
-
-
-def _relu_luts(channels: int, in_bits: int) -> float:
-    """hls4ml's streaming nnet::relu layer: control + a sign test and saturating cast per bit."""
-    return SIMPLE_LAYER_LUT + RELU_LUT_PER_BIT * channels * in_bits
-
-
-def conv_result_bits(bits: ConvBits, relu: bool) -> int:
-    """Width of a stock conv's result_t: one bit more than the activation when a ReLU layer follows
-    (hw/convert.py conv_result_format: ap_fixed<W+1, I+1> for an unsigned ap_ufixed<W, I>)."""
-    return bits.out + 1 if relu else bits.out
-
-
-def _stock_conv_memories(conv: Conv, in_shape, out_shape, bits: ConvBits, fifo_depth) -> list[Memory]:
-    """Line buffer and stream FIFOs of hls4ml's conv_2d_cl / pointwise_conv_2d_cl (+ its ReLU layer)."""
-    w, c = in_shape[1], in_shape[2]
-    px, n = _pixels(out_shape), out_shape[2]
-    mems = []
-    if conv.kernel > 1:  # ap_shift_reg<T, in_width> line_buffer[K-1][n_chan]: SRLs whatever the depth
-        mems.append(Memory("line buffer", w, (conv.kernel - 1) * c * bits.act, "lut"))
-    mems.append(_fifo(fifo_depth, px, n * conv_result_bits(bits, conv.relu), "fifo (conv -> relu)" if conv.relu
-                      else "fifo"))
-    if conv.relu:
-        mems.append(_fifo(fifo_depth, px, n * bits.out, "fifo (relu)"))
-    return mems
-
-
-class HwConv(HwLayer):
-    """hls4ml stock Conv2D (io_stream, Resource): (K-1)-row ap_shift_reg line buffer + one engine,
-    then hls4ml's separate ReLU layer (its own stream and FIFO).
-
-    in_shape is the stream it reads, already zero-padded by a preceding HwZeroPad.
-    """
-    kind = "conv"
-
-    def __init__(self, conv: Conv, in_shape, out_shape, bits: ConvBits, reuse: int, fifo_depth):
-        super().__init__(conv.name, in_shape, out_shape)
-        h, w, c = in_shape
-        k = conv.kernel
-        self.conv, self.bits = conv, bits
-        self.engines = [_Engine(conv.name, c * k * k, conv.filters, reuse, _pixels(out_shape), bits)]
-        self.memories = [self.engines[0].weights] + _stock_conv_memories(conv, in_shape, out_shape,
-                                                                         bits, fifo_depth)
-
-    def cycles(self) -> int:
-        e = self.engines[0]
-        return e.pixels * e.reuse + (_pixels(self.in_shape) - e.pixels)
-
-    def logic_luts(self, opt):
-        relu = _relu_luts(self.conv.filters, conv_result_bits(self.bits, True)) if self.conv.relu else 0
-        return super().logic_luts(opt) + relu
-
-    def reuse(self):
-        return self.engines[0].reuse
-
-
-class HwLoadableConv(HwConv):
-    """sqz::conv1x1_rw (hw/kernels/sqz_conv.h): a stand-alone 1x1 convolution whose weights live in a
-    runtime-written UltraRAM array filled by the AXI top's load mode; ReLU and the cast to the result
-    format happen inside the kernel (no hls4ml ReLU layer, one output FIFO)."""
-    kind = "conv_rw"
-
-    def __init__(self, conv: Conv, in_shape, out_shape, bits: ConvBits, reuse: int, fifo_depth):
-        HwLayer.__init__(self, conv.name, in_shape, out_shape)
-        if not is_loadable_candidate(conv, reuse):
-            raise ValueError(f"{conv.name}: only a 1x1 / stride 1 convolution with reuse factor > 1 can have "
-                             f"loadable weights (kernel {conv.kernel}, stride {conv.stride}, reuse {reuse})")
-        self.conv, self.bits = conv, bits
-        engine = _Engine(conv.name, in_shape[2], conv.filters, reuse, _pixels(out_shape), bits)
-        self.engines = [engine]
-        engine.weights.style, engine.weights.loadable = "uram", True
-        self.memories = [engine.weights, _fifo(fifo_depth, _pixels(out_shape), conv.filters * bits.out)]
-
-    def logic_luts(self, opt):
-        # the engines only: ReLU and cast are inside the kernel, not HwConv's separate hls4ml ReLU layer
-        return HwLayer.logic_luts(self, opt)
-
-
-class HwFire(HwLayer):
-    """sqz's fused Fire kernel: squeeze engine -> 2-row buffer -> expand1x1 | expand3x3 engines."""
-    kind = "fire"
-
-    def __init__(self, fire: Fire, in_shape, out_shape, bits: dict, reuse: dict, fifo_depth):
-        super().__init__(fire.name, in_shape, out_shape)
-        h, w, c = in_shape
-        sq, e1, e3 = fire.convs
-        px = h * w
-        self.engines = [_Engine(sq.name, c, fire.squeeze, reuse[sq.name], px, bits[sq.name]),
-                        _Engine(e1.name, fire.squeeze, fire.expand1x1, reuse[e1.name], px, bits[e1.name]),
-                        _Engine(e3.name, 9 * fire.squeeze, fire.expand3x3, reuse[e3.name], px, bits[e3.name])]
-        s_bits = bits[e1.name].act  # the squeeze result, read by both expands
-        e_bits = bits[e1.name].out
-        internal = REGISTER_FIFO_DEPTH  # sqz_fire.h: #pragma HLS STREAM depth=2 on its five internal streams
-        self.memories = [e.weights for e in self.engines] + [
-            _buffer("line buffer", w, 2 * fire.squeeze * s_bits),
-            _buffer("kernel fifo (squeeze -> window)", internal, fire.squeeze * s_bits),
-            _buffer("kernel fifo (centre tap)", internal, fire.squeeze * s_bits),
-            _buffer("kernel fifo (3x3 window)", internal, 9 * fire.squeeze * s_bits),
-            _buffer("kernel fifo (expand1x1)", internal, fire.expand1x1 * e_bits),
-            _buffer("kernel fifo (expand3x3)", internal, fire.expand3x3 * e_bits),
-            _fifo(fifo_depth, px, out_shape[2] * e_bits)]  # concatenated output, between layers
-
-    def cycles(self) -> int:
-        sq, e1, e3 = self.engines
-        px, w = sq.pixels, self.in_shape[1]
-        return max(px * sq.reuse, px * max(e1.reuse, e3.reuse) + w + 1)
-
-    def reuse(self):
-        return {e.name.rsplit("_", 1)[1]: e.reuse for e in self.engines}
-
-
-class HwGenericFire(HwLayer):
-    """A Fire module as hls4ml 1.3.0 generates it unfused (see the module docstring): squeeze conv ->
-    relu -> clone -> (expand1x1 conv -> relu) | (zero-pad -> expand3x3 conv -> relu) -> concatenate,
-    every stream with its FIFO (hls4ml's default depth: the whole feature map)."""
-    kind = "fire_generic"
-
-    def __init__(self, fire: Fire, in_shape, out_shape, bits: dict, reuse: dict, fifo_depth):
-        super().__init__(fire.name, in_shape, out_shape)
-        h, w, c = in_shape
-        sq, e1, e3 = fire.convs
-        px, padded = h * w, (h + 2) * (w + 2)
-        self.fire, self.bits, self.padded = fire, bits, padded
-        self.engines = [_Engine(sq.name, c, fire.squeeze, reuse[sq.name], px, bits[sq.name]),
-                        _Engine(e1.name, fire.squeeze, fire.expand1x1, reuse[e1.name], px, bits[e1.name]),
-                        _Engine(e3.name, 9 * fire.squeeze, fire.expand3x3, reuse[e3.name], px, bits[e3.name])]
-        s = fire.squeeze * bits[sq.name].out          # one squeezed pixel after its ReLU
-        f = fifo_depth
-        self.memories = [e.weights for e in self.engines]
-        self.memories += _stock_conv_memories(sq, in_shape, (h, w, fire.squeeze), bits[sq.name], f)
-        self.memories += [_fifo(f, px, s, "fifo (clone -> expand1x1)"), _fifo(f, px, s, "fifo (clone -> zero-pad)"),
-                          _fifo(f, padded, s, "fifo (zero-pad -> expand3x3)")]
-        self.memories += _stock_conv_memories(e1, (h, w, fire.squeeze), (h, w, fire.expand1x1),
-                                              bits[e1.name], f)
-        self.memories += _stock_conv_memories(e3, (h + 2, w + 2, fire.squeeze), (h, w, fire.expand3x3),
-                                              bits[e3.name], f)
-        self.memories.append(_fifo(f, px, out_shape[2] * bits[e1.name].out, "fifo (concatenate)"))
-
-    def cycles(self) -> int:
-        sq, e1, e3 = self.engines
-        px = sq.pixels
-        return max(px * sq.reuse, px * e1.reuse, self.padded, px * e3.reuse + self.padded - px)
-
-    def logic_luts(self, opt):
-        relus = sum(_relu_luts(c.filters, conv_result_bits(self.bits[c.name], True)) for c in self.fire.convs)
-        s = self.fire.squeeze * self.bits[self.fire.convs[0].name].out
-        clone_pad_concat = SIMPLE_LAYER_LUT + (PAD_LUT_BASE + s) + SIMPLE_LAYER_LUT
-        return super().logic_luts(opt) + relus + clone_pad_concat
-
-    def reuse(self):
-        return {e.name.rsplit("_", 1)[1]: e.reuse for e in self.engines}
-
-
-def _channel_mux_luts(parallel: int, bits: int, reuse: int) -> int:
-    """LUTs to pick `parallel` channels out of a buffered beat, `reuse` groups (4:1 per LUT6)."""
-    return parallel * bits * math.ceil((reuse - 1) / 3) if reuse > 1 else 0
-
-
-def _check_channel_reuse(name: str, channels: int, reuse: int) -> None:
-    if reuse < 1 or channels % reuse:
-        raise ValueError(f"{name}: reuse factor {reuse} must divide its {channels} channels "
-                         f"(it processes {channels}/R channels per cycle)")
-
-
-class HwMaxPool(HwLayer):
-    """Overlapping max pool (sqz kernel): 2 row buffers + 3x3 window.
-
-    Reuse R: C/R channels compared per cycle, R cycles per input pixel (R = 1: whole pixel
-    per cycle, as hls4ml's pooling streams); 4 compare-selects per channel (separable 3x3).
-    """
-    kind = "maxpool"
-
-    def __init__(self, pool: MaxPool, in_shape, out_shape, act_bits: int, fifo_depth, reuse: int = 1):
-        super().__init__(pool.name, in_shape, out_shape)
-        h, w, c = in_shape
-        _check_channel_reuse(pool.name, c, reuse)
-        self.c, self.act, self.r = c, act_bits, reuse
-        # row buffers addressed by (column, channel group): W*R deep, 2 rows x C/R channels wide
-        self.memories = [_buffer("line buffer", w * reuse, (pool.kernel - 1) * (c // reuse) * act_bits),
-                         _fifo(fifo_depth, _pixels(out_shape), c * act_bits)]
-
-    def cycles(self) -> int:
-        return _pixels(self.in_shape) * self.r
-
-    def reuse(self):
-        return self.r
-
-    def logic_luts(self, opt):
-        p = self.c // self.r
-        return LAYER_LUT_BASE + LUT_SCALE * (POOL_LUT_PER_BIT * p * self.act + _channel_mux_luts(p, self.act, self.r))
-
-
-class HwZeroPad(HwLayer):
-    kind = "zeropad"
-
-    def __init__(self, name: str, in_shape, pad: int, act_bits: int, fifo_depth):
-        h, w, c = in_shape
-        super().__init__(name, in_shape, (h + 2 * pad, w + 2 * pad, c))
-        self.c, self.act = c, act_bits
-        self.memories = [_fifo(fifo_depth, _pixels(self.out_shape), c * act_bits)]
-
-    def cycles(self) -> int:
-        return _pixels(self.out_shape)
-
-    def logic_luts(self, opt):
-        return PAD_LUT_BASE + self.c * self.act
-
-
-class HwGlobalAvgPool(HwLayer):
-    """Global average pool: C/R accumulating adders, R cycles per pixel, then C reciprocal products."""
-    kind = "gap"
-
-    def __init__(self, pool: GlobalAvgPool, in_shape, out_shape, bits: PoolBits, fifo_depth, reuse: int = 1):
-        super().__init__(pool.name, in_shape, out_shape)
-        _check_channel_reuse(pool.name, in_shape[2], reuse)
-        self.c, self.bits, self.r = in_shape[2], bits, reuse
-        self.memories = [_fifo(fifo_depth, 1, self.c * bits.out)]  # one word of logits
-        if reuse > 1:  # C accumulators as an R-deep memory of C/R-wide words (R = 1: registers)
-            self.memories.append(_buffer("accumulators", reuse, (self.c // reuse) * bits.accum))
-
-    def cycles(self) -> int:
-        return _pixels(self.in_shape) * self.r + self.c  # sum every pixel, then scale channel by channel
-
-    def reuse(self):
-        return self.r
-
-    def logic_luts(self, opt):
-        p = self.c // self.r
-        return LAYER_LUT_BASE + LUT_SCALE * (p * self.bits.accum + _channel_mux_luts(p, self.bits.act, self.r)
-                                             + self.bits.out)  # one reciprocal product and cast at a time
-
-    def extra_dsp(self, opt):
-        return dsp_per_multiplier(self.bits.accum, True, RECIPROCAL_BITS, False, opt.dsp_type)
-
-
-class HwShell(HwLayer):
-    """Allowance for what surrounds the network: AXI DMA, interconnect, input stream FIFO."""
-    kind = "shell"
-
-    def __init__(self, in_shape, act_bits: int, fifo_depth):
-        super().__init__("shell", in_shape, in_shape)
-        # sqz_top's input stream (#pragma HLS STREAM depth=2, hw/project.py): registers
-        self.memories = [_buffer("fifo", REGISTER_FIFO_DEPTH, in_shape[2] * act_bits)]
-
-    def cycles(self) -> int:
-        return _pixels(self.in_shape)  # the DMA delivers one pixel per cycle
-
-    def logic_luts(self, opt):
-        return SHELL_LUT
-
-    def estimate(self, opt):
-        est = super().estimate(opt)
-        est.bram18 += SHELL_BRAM18
-        return est
-
-
-# -- the pipeline -----------------------------------------------------------------------------
 def _resolve(arch, board):
     if isinstance(arch, str):
         arch = get_architecture(arch)
     return arch, get_board(board)
 
 
-def hardware_layers(arch: Architecture | str, bits_or_spec=8, reuse: dict[str, int] | None = None,
-                    input_size: int | None = None, fifo_depth: int | str | None = None,
-                    include_shell: bool = True, fuse_fire: bool = True, loadable=()) -> list[HwLayer]:
-    """The dataflow pipeline as hardware layers, in stream order. reuse: conv name -> R (all convs).
-    loadable: names of the convolutions generated with loadable weights (HwLoadableConv).
+# -- configuring an op list: folding, FIFO depths, loadable variants ----------------------------------
 
-    fuse_fire=False: Fire modules as hls4ml generates them unfused (HwGenericFire). fifo_depth None:
-    DEFAULT_FIFO_DEPTH for the fused design (what set_fifo_depths writes), FEATURE_MAP for the
-    unfused one (hls4ml's depths, which the unfused project keeps).
-    """
-    arch = get_architecture(arch) if isinstance(arch, str) else arch
+def configure(ops: list[HwOp], reuse: dict, fifo_depth: int | str | None = None, loadable=(),
+              fuse_fire: bool = True) -> list[HwOp]:
+    """Copies of `ops` folded by `reuse` ({key: R}; every key of every op must be there), with the FIFO
+    depth policy set and the ops named in `loadable` replaced by their loadable variants."""
     if fifo_depth is None:
         fifo_depth = DEFAULT_FIFO_DEPTH if fuse_fire else FEATURE_MAP
     fifo_depth_for(fifo_depth, 1)  # validates the policy
-    names = [c.name for c in arch.convs()]
-    pools = [l.name for l in arch.layers if isinstance(l, (MaxPool, GlobalAvgPool))]
-    reuse = dict(reuse or {})
-    unknown = [n for n in reuse if n not in names + pools]
+    keys = [k for op in ops for k in op.foldable()]
+    unknown = [n for n in reuse if n not in keys]
     if unknown:
-        raise ValueError(f"reuse factor for unknown layer {unknown[0]!r}; foldable layers of {arch.name}: "
-                         f"{', '.join(names + pools)}")
-    missing = [n for n in names if n not in reuse]
+        raise UnsupportedModelError(f"reuse factor for unknown layer {unknown[0]!r}; foldable layers: "
+                                    f"{', '.join(keys)}")
+    needed = [k for op in ops if op.foldable() for k in op.foldable() if op.kind not in ("maxpool", "gap")]
+    missing = [n for n in needed if n not in reuse]
     if missing:
-        raise ValueError(f"no reuse factor for {missing[0]}" + (f" (and {len(missing) - 1} more)" if len(missing) > 1
-                                                              else "") + "; use choose_reuse()")
-    bits = _bits_table(arch, bits_or_spec, input_size)
-    shapes = arch.shapes(input_size)
-    layers: list[HwLayer] = []
-    if include_shell:
-        first = arch.convs()[0].name
-        layers.append(HwShell(shapes[0][1], bits[first].act, fifo_depth))
-    act = bits[arch.convs()[0].name].act
-    for layer, in_shape, out_shape in shapes:
-        if isinstance(layer, Conv):
-            b = bits[layer.name]
-            if layer.pad:
-                pad = HwZeroPad(f"{layer.name}_pad", in_shape, layer.pad, b.act, fifo_depth)
-                layers.append(pad)
-                in_shape = pad.out_shape
-            cls = HwLoadableConv if layer.name in loadable else HwConv
-            layers.append(cls(layer, in_shape, out_shape, b, reuse[layer.name], fifo_depth))
-            act = b.out
-        elif isinstance(layer, Fire):
-            layers.append((HwFire if fuse_fire else HwGenericFire)(layer, in_shape, out_shape, bits, reuse,
-                                                                    fifo_depth))
-            act = bits[layer.convs[1].name].out
-        elif isinstance(layer, MaxPool):
-            layers.append(HwMaxPool(layer, in_shape, out_shape, act, fifo_depth, reuse.get(layer.name, 1)))
-        elif isinstance(layer, GlobalAvgPool):
-            layers.append(HwGlobalAvgPool(layer, in_shape, out_shape, bits[layer.name], fifo_depth,
-                                          reuse.get(layer.name, 1)))
-            act = bits[layer.name].out
-        else:  # pragma: no cover - architecture.py has no other kinds
-            raise TypeError(f"no hardware layer for {layer!r}")
-    return layers
+        raise UnsupportedModelError(f"no reuse factor for {missing[0]}" + (f" (and {len(missing) - 1} more)"
+                                    if len(missing) > 1 else "") + "; use choose_reuse()")
+    out = []
+    for op in ops:
+        op = copy.copy(op)
+        op.set_reuse({k: reuse.get(k, 1) for k in op.foldable()})
+        op.fifo_depth = fifo_depth
+        if op.name in loadable:
+            op = op.as_loadable()
+        out.append(op)
+    for op in out:
+        op.engines()   # validates every reuse factor now (an Engine checks its own)
+    return out
 
 
-URAM_POLICIES = ("none", "auto", "all")
-WEIGHT_LOAD_ASSUMPTION = ("ASSUMES A WEIGHT-LOAD PATH sqz does not generate: {n} weight ROM(s) in {u} UltraRAM "
-                          "block(s); UltraRAM cannot be initialised from the bitstream and the generated project "
-                          "has only bitstream-initialised ROMs (block RAM / LUTs)")
-
-
-LOADABLE_POLICIES = ("none", "auto", "all")
-
-
-def is_loadable_candidate(conv: Conv, reuse: int) -> bool:
-    """Can sqz generate conv with loadable (UltraRAM) weights? A stand-alone 1x1 / stride 1 convolution
-    (hw/kernels/sqz_conv.h) whose weights are a memory (R > 1; R = 1 folds them into logic)."""
-    return conv.kernel == 1 and conv.stride == 1 and int(reuse) > 1
-
-
-def loadable_layers(arch: Architecture | str, board: Board | str, bits_or_spec=8, reuse: dict | None = None,
-                    policy="auto", *, input_size: int | None = None, fifo_depth: int | str | None = None,
-                    include_shell: bool = True, fuse_fire: bool = True) -> tuple[str, ...]:
-    """THE decision which convolutions get loadable weights (hw/convert.plan_design generates them,
-    estimate() places their weights in URAM). policy: 'none', 'auto', 'all' (module docstring) or
-    explicit names (each checked). Raises ValueError for an unknown policy, a name that is not a
-    candidate, or explicit names on a board without UltraRAM."""
-    arch, board = _resolve(arch, board)
-    reuse = dict(reuse or {})
-    convs = {c.name: c for c in arch.layers if isinstance(c, Conv)}   # stand-alone convolutions only
-    candidates = [n for n, c in convs.items() if n in reuse and is_loadable_candidate(c, reuse[n])]
-    if not isinstance(policy, str):
-        names = tuple(str(n) for n in policy)
-        for n in names:
-            if n not in convs:
-                raise ValueError(f"loadable weights for {n!r}: not a stand-alone convolution of {arch.name} "
-                                 f"(those are {', '.join(convs)})")
-            if n not in candidates:
-                c = convs[n]
-                raise ValueError(f"loadable weights for {n}: needs a 1x1 / stride 1 convolution with reuse factor "
-                                 f"> 1 (it is {c.kernel}x{c.kernel} / stride {c.stride}, reuse {reuse.get(n)})")
-        if names and board.uram == 0:
-            raise ValueError(f"loadable weights ({', '.join(names)}) are bound to UltraRAM; {board.name} has none")
-        return tuple(n for n in convs if n in names)
-    if policy not in LOADABLE_POLICIES:
-        raise ValueError(f"weights in URAM must be one of {', '.join(LOADABLE_POLICIES)} or layer names, "
-                         f"got {policy!r}")
-    if policy == "none" or board.uram == 0 or not candidates:
-        return ()
-    if policy == "all":
-        return tuple(candidates)
-    layers = hardware_layers(arch, bits_or_spec, reuse, input_size, fifo_depth, include_shell, fuse_fire)
-    bram = sum(m.bram18 for l in layers for m in l.memories) + SHELL_BRAM18 * include_shell
-    rom_of = {l.name: l.engines[0].weights for l in layers if l.name in candidates}
-    moved = {id(m) for m in _uram_moves(list(rom_of.values()), bram, board.bram18, board.uram)}
-    return tuple(n for n in candidates if id(rom_of[n]) in moved)
-
-
-def _uram_moves(roms: list[Memory], bram: int, bram_budget: int, uram_left: int) -> list[Memory]:
-    """The block-RAM ROMs to move to UltraRAM, in order, while block RAM (`bram` BRAM18 in use) is over
-    budget: each time the one with the best block-RAM saving per URAM (ties: the larger saving) that
-    still fits the UltraRAM left. Shared by loadable_layers and the assumed load path (uram='auto')."""
-    moved: list[Memory] = []
-    while bram > bram_budget:
-        fits = [m for m in roms if all(m is not x for x in moved) and 0 < uram_blocks(m.depth, m.width) <= uram_left]
-        if not fits:
-            break
-        best = max(fits, key=lambda m: (m.bram18 / uram_blocks(m.depth, m.width), m.bram18))
-        moved.append(best)
-        bram -= best.bram18
-        uram_left -= uram_blocks(best.depth, best.width)
-    return moved
-
-
-def _place_weights_in_uram(layers: list[HwLayer], board: Board, policy: str) -> None:
-    """Move weight ROMs from block RAM to UltraRAM (mutates Memory.style). Only with uram='auto' or
-    'all', which ASSUME a start-up weight-load path the generator does not emit (module docstring)."""
-    if policy not in URAM_POLICIES:
-        raise ValueError(f"uram must be 'none', 'auto' or 'all', got {policy!r}")
-    if policy == "none" or board.uram == 0:
-        return
-    roms = [m for l in layers for m in l.memories if m.role == "weights" and m.style == "bram"]
-    if policy == "all":
-        for m in roms:
-            m.style = "uram"
-        return
-    bram = sum(m.bram18 for l in layers for m in l.memories)
-    bram += SHELL_BRAM18 * sum(isinstance(l, HwShell) for l in layers)
-    uram_left = board.uram - sum(m.uram for l in layers for m in l.memories)   # loadable weights are there
-    for m in _uram_moves(roms, bram, board.bram18, uram_left):
-        m.style = "uram"
-
+# -- the estimate -----------------------------------------------------------------------------------
 
 @dataclass
 class Estimate:
@@ -880,8 +236,9 @@ class Estimate:
                 + "".join(f"\n  {a}" for a in self.assumptions)
                 + (f"\n  weights of {', '.join(self.loadable)} in UltraRAM, written at start-up by the generated "
                    f"load path (AXI top, mode 1)" if self.loadable else ""))
+
         def row(name, kind, reuse, dsp, bram18, uram, lut, cycles):
-            return f"{name:<20}{kind:<9}{reuse:<18}{dsp:>6}{bram18:>8}{uram:>6}{lut:>9}{cycles:>10}"
+            return f"{name:<20}{kind:<13}{reuse:<18}{dsp:>6}{bram18:>8}{uram:>6}{lut:>9}{cycles:>10}"
 
         cols = row("layer", "kind", "reuse (sq/e1/e3)", "DSP", "BRAM18", "URAM", "LUT", "cycles")
         rows = [head, cols, "-" * len(cols)]
@@ -904,36 +261,19 @@ def _percent(used: int, budget: int) -> float:
     return 100.0 * used / budget
 
 
-def estimate(arch: Architecture | str, board: Board | str, bits_or_spec=8, reuse: dict[str, int] | None = None, *,
-             input_size: int | None = None, clock_mhz: float | None = None, fifo_depth: int | str | None = None,
-             dsp_packing: bool = False, lut_mult_bits: int = 0, uram: str = "none",
-             include_shell: bool = True, fuse_fire: bool = True, loadable=()) -> Estimate:
-    """ESTIMATE resources and frames/s of ``arch`` on ``board`` before synthesis.
-
-    bits_or_spec: a uniform bit width (int) or a QuantSpec. reuse: conv name -> reuse factor
-    (every convolution, Fire convolutions by their own names); None -> choose_reuse() with the
-    same options (fit the board). uram: 'none' (default: the generated design, weights in
-    bitstream-initialised ROMs) or 'auto' / 'all', which ASSUME a weight-load path (see the
-    module docstring; recorded in Estimate.assumptions). fuse_fire=False: hls4ml's unfused Fire
-    modules (HwGenericFire) with hls4ml's feature-map-deep FIFOs unless fifo_depth is given.
-    loadable: the layers generated with a weight-load path (weights in URAM, no assumption): a
-    policy 'none' / 'auto' / 'all' resolved by loadable_layers() for this folding, or layer names.
-    """
-    arch, board = _resolve(arch, board)
+def estimate_ops(ops: list[HwOp], board: Board | str, *, clock_mhz: float | None = None, dsp_packing: bool = False,
+                 lut_mult_bits: int = 0, uram: str = "none", model: str = "", input_size: int = 0,
+                 fuse_fire: bool = True) -> Estimate:
+    """ESTIMATE of configured ops (see configure): their costs added up, the pipeline as fast as its
+    slowest op. uram 'auto'/'all' ASSUME a load path for the remaining block-RAM weight ROMs (labelled)."""
+    board = get_board(board)
     clock = float(clock_mhz or board.clock_mhz)
-    opts = dict(fifo_depth=fifo_depth, dsp_packing=dsp_packing, lut_mult_bits=lut_mult_bits, uram=uram,
-                include_shell=include_shell, fuse_fire=fuse_fire, loadable=loadable)
-    if reuse is None:
-        reuse = choose_reuse(arch, board, bits_or_spec, input_size=input_size, clock_mhz=clock, **opts)
-    names = loadable_layers(arch, board, bits_or_spec, reuse, loadable, input_size=input_size,
-                            fifo_depth=fifo_depth, include_shell=include_shell, fuse_fire=fuse_fire)
-    layers = hardware_layers(arch, bits_or_spec, reuse, input_size, fifo_depth, include_shell, fuse_fire, names)
-    _place_weights_in_uram(layers, board, uram)
-    in_uram = [m for l in layers for m in l.memories if m.role == "weights" and m.style == "uram" and not m.loadable]
+    memories = [op.memories() for op in ops]
+    in_uram = _place_weights_in_uram(ops, memories, board, uram)
     assumptions = (WEIGHT_LOAD_ASSUMPTION.format(n=len(in_uram), u=sum(m.uram for m in in_uram)),) if in_uram else ()
     cost = CostOptions(board.dsp_type, dsp_packing, lut_mult_bits)
-    per_layer = [l.estimate(cost) for l in layers]
-    totals = {k: sum(getattr(l, k) for l in per_layer) for k in ("dsp", "bram18", "uram", "lut", "lutram")}
+    per_layer = [op.estimate(cost, mems) for op, mems in zip(ops, memories)]
+    totals = {k: sum(getattr(l, k) for l in per_layer) for k in RESOURCES}
     slowest = max(per_layer, key=lambda l: l.ii_cycles)
     util = {k: _percent(totals[k], b) for k, b in board.budget().items()}
     over = tuple(k for k, b in board.budget().items() if totals[k] > b)
@@ -941,78 +281,171 @@ def estimate(arch: Architecture | str, board: Board | str, bits_or_spec=8, reuse
                     bram18=totals["bram18"], uram=totals["uram"], lut=totals["lut"],
                     ii_cycles=slowest.ii_cycles, fps=clock * 1e6 / slowest.ii_cycles, fits=not over,
                     utilisation=util, lutram=totals["lutram"], bottleneck=slowest.name, over_budget=over,
-                    model=arch.name, input_size=input_size or arch.input_size, fuse_fire=fuse_fire,
-                    assumptions=assumptions, loadable=names)
+                    model=model, input_size=input_size, fuse_fire=fuse_fire, assumptions=assumptions,
+                    loadable=tuple(op.name for op in ops if op.loadable))
+
+
+def estimate(arch: Architecture | str, board: Board | str, bits_or_spec=8, reuse: dict[str, int] | None = None, *,
+             input_size: int | None = None, clock_mhz: float | None = None, fifo_depth: int | str | None = None,
+             dsp_packing: bool = False, lut_mult_bits: int = 0, uram: str = "none",
+             include_shell: bool = True, fuse_fire: bool = True, loadable=(), ops: list[HwOp] | None = None) -> Estimate:
+    """ESTIMATE resources and frames/s of ``arch`` on ``board`` before synthesis.
+
+    bits_or_spec: a QuantSpec, or a uniform bit width (quant/formats.uniform_spec: the same formats
+    `sqz hls --bits` generates). reuse: {key: R} for every convolution (Fire convolutions by their own
+    names; pools default to 1); None -> choose_reuse() with the same options (fit the board).
+    uram: 'none' (default: the generated design) or 'auto' / 'all', which ASSUME a weight-load path
+    for the other weight ROMs (module docstring; recorded in Estimate.assumptions). fuse_fire=False:
+    hls4ml's unfused Fire modules with hls4ml's feature-map-deep FIFOs unless fifo_depth is given.
+    loadable: the ops generated with a weight-load path (weights in URAM, no assumption): a policy
+    'none' / 'auto' / 'all' resolved by loadable_layers() for this folding, or op names.
+    ops: the op list to estimate (default: built from arch and bits_or_spec; plan_design passes its own).
+    """
+    arch, board = _resolve(arch, board)
+    clock = float(clock_mhz or board.clock_mhz)
+    if ops is None:
+        ops = build_ops(arch, bits_or_spec, input_size, fuse_fire, include_shell)
+    opts = dict(fifo_depth=fifo_depth, dsp_packing=dsp_packing, lut_mult_bits=lut_mult_bits, uram=uram,
+                fuse_fire=fuse_fire, loadable=loadable)
+    if reuse is None:
+        reuse = fold(ops, board, clock_mhz=clock, **opts)
+    names = choose_loadable(ops, board, reuse, loadable, fifo_depth=fifo_depth, fuse_fire=fuse_fire)
+    configured = configure(ops, reuse, fifo_depth, names, fuse_fire)
+    return estimate_ops(configured, board, clock_mhz=clock, dsp_packing=dsp_packing, lut_mult_bits=lut_mult_bits,
+                        uram=uram, model=arch.name, input_size=input_size or arch.input_size, fuse_fire=fuse_fire)
+
+
+def hardware_layers(arch: Architecture | str, bits_or_spec=8, reuse: dict[str, int] | None = None,
+                    input_size: int | None = None, fifo_depth: int | str | None = None,
+                    include_shell: bool = True, fuse_fire: bool = True, loadable=()) -> list[HwOp]:
+    """The dataflow pipeline as configured ops, in stream order (reuse: every convolution's factor)."""
+    arch = get_architecture(arch) if isinstance(arch, str) else arch
+    ops = build_ops(arch, bits_or_spec, input_size, fuse_fire, include_shell)
+    return configure(ops, dict(reuse or {}), fifo_depth, tuple(loadable), fuse_fire)
+
+
+# -- UltraRAM: the loadable layers, and the assumed load path -----------------------------------------
+
+def _uram_moves(groups: list[tuple[object, int, int]], bram: int, bram_budget: int, uram_left: int) -> list:
+    """Which groups (key, block RAM it frees, UltraRAM it takes) to move, in order, while block RAM
+    (`bram` BRAM18 in use) is over budget: each time the one with the best block-RAM saving per URAM
+    (ties: the larger saving) that still fits the UltraRAM left. Shared by the loadable-layer decision
+    and the assumed load path (uram='auto')."""
+    moved: list = []
+    left = list(groups)
+    while bram > bram_budget:
+        fits = [g for g in left if 0 < g[2] <= uram_left]
+        if not fits:
+            break
+        best = max(fits, key=lambda g: (g[1] / g[2], g[1]))
+        left.remove(best)
+        moved.append(best[0])
+        bram -= best[1]
+        uram_left -= best[2]
+    return moved
+
+
+def _bram_in_use(ops, memories) -> int:
+    return sum(m.bram18 for mems in memories for m in mems) + sum(op.extra_bram18() for op in ops)
+
+
+def _place_weights_in_uram(ops, memories, board: Board, policy: str) -> list[Memory]:
+    """Move weight ROMs from block RAM to UltraRAM (mutates Memory.style) for uram='auto' or 'all',
+    which ASSUME a start-up weight-load path the generator does not emit for them. Returns them."""
+    if policy not in URAM_POLICIES:
+        raise UnsupportedModelError(f"uram must be 'none', 'auto' or 'all', got {policy!r}")
+    if policy == "none" or board.uram == 0:
+        return []
+    roms = [m for mems in memories for m in mems if m.role == "weights" and m.style == "bram"]
+    if policy == "all":
+        moved = roms
+    else:
+        uram_left = board.uram - sum(m.uram for mems in memories for m in mems)   # loadable weights are there
+        groups = [(m, m.bram18, uram_blocks(m.depth, m.width)) for m in roms]
+        moved = _uram_moves(groups, _bram_in_use(ops, memories), board.bram18, uram_left)
+    for m in moved:
+        m.style = "uram"
+    return moved
+
+
+def choose_loadable(ops: list[HwOp], board: Board | str, reuse: dict, policy="auto", *,
+                    fifo_depth: int | str | None = None, fuse_fire: bool = True) -> tuple[str, ...]:
+    """THE decision which ops get loadable (UltraRAM, written at start-up) weights: hw/convert.plan_design
+    generates exactly these and the estimate places exactly their weights in UltraRAM.
+    policy: 'none'; 'auto' (boards with UltraRAM, and only while the design's block RAM is over budget:
+    candidates moved best block-RAM saving per URAM first); 'all' (every candidate); or op names (each
+    checked). A candidate is an op whose weights are a memory its kernel can read from UltraRAM
+    (HwOp.load_candidate: 1x1 convs and Fire modules with R > 1)."""
+    board = get_board(board)
+    base = configure(ops, reuse, fifo_depth, (), fuse_fire)
+    by_name = {op.name: op for op in base}
+    candidates = [op.name for op in base if op.load_candidate()]
+    if not isinstance(policy, str):
+        names = tuple(str(n) for n in policy)
+        for n in names:
+            owner = next((o.name for o in base if n in o.foldable() and n != o.name), None)
+            if owner is not None:
+                raise UnsupportedModelError(f"loadable weights for {n!r}: a convolution of Fire module {owner}, "
+                                            f"whose weights load as a whole: name {owner}")
+            if n not in by_name or not by_name[n].foldable():
+                raise UnsupportedModelError(f"loadable weights for {n!r}: no such layer (layers: "
+                                            f"{', '.join(o.name for o in base if o.foldable())})")
+            by_name[n].as_loadable()      # raises, naming why, where it is not a candidate
+        if names and board.uram == 0:
+            raise UnsupportedModelError(f"loadable weights ({', '.join(names)}) are bound to UltraRAM; "
+                                        f"{board.name} has none")
+        return tuple(op.name for op in base if op.name in names)
+    if policy not in LOADABLE_POLICIES:
+        raise UnsupportedModelError(f"weights in URAM must be one of {', '.join(LOADABLE_POLICIES)} or layer "
+                                    f"names, got {policy!r}")
+    if policy == "none" or board.uram == 0 or not candidates:
+        return ()
+    if policy == "all":
+        return tuple(candidates)
+    memories = [op.memories() for op in base]
+    groups = []
+    for name in candidates:
+        loaded = [m for m in by_name[name].as_loadable().memories() if m.loadable]
+        groups.append((name, sum(bram18_blocks(m.depth, m.width) for m in loaded), sum(m.uram for m in loaded)))
+    moved = set(_uram_moves(groups, _bram_in_use(base, memories), board.bram18, board.uram))
+    return tuple(n for n in candidates if n in moved)
+
+
+def loadable_layers(arch: Architecture | str, board: Board | str, bits_or_spec=8, reuse: dict | None = None,
+                    policy="auto", *, input_size: int | None = None, fifo_depth: int | str | None = None,
+                    include_shell: bool = True, fuse_fire: bool = True) -> tuple[str, ...]:
+    """choose_loadable for an architecture (builds its ops)."""
+    arch, board = _resolve(arch, board)
+    ops = build_ops(arch, bits_or_spec, input_size, fuse_fire, include_shell)
+    return choose_loadable(ops, board, dict(reuse or {}), policy, fifo_depth=fifo_depth, fuse_fire=fuse_fire)
+
+
+def is_loadable_candidate(conv, reuse: int) -> bool:
+    """Can sqz generate a stand-alone conv with loadable (UltraRAM) weights? 1x1 / stride 1, R > 1."""
+    return conv.kernel == 1 and conv.stride == 1 and int(reuse) > 1
 
 
 # -- folding ----------------------------------------------------------------------------------
-@dataclass
-class _Stage:
-    """A set of convolutions whose cycles are pixels * max(R) + fill (one pipeline stage)."""
-    convs: list[tuple[str, list[int]]]   # (conv name, valid reuse factors ascending)
-    pixels: int
-    fill: int
 
-    def fold(self, target: int) -> dict[str, int]:
-        r_max = (target - self.fill) // self.pixels
-        out = {}
-        for name, valid in self.convs:
-            i = bisect.bisect_right(valid, r_max)
-            out[name] = valid[i - 1] if i else valid[0]
-        return out
-
-    def cycle_points(self) -> set[int]:
-        return {self.pixels * r + self.fill for _, valid in self.convs for r in valid}
+def _stages(ops: list[HwOp]) -> tuple[list[Stage], int]:
+    """The foldable stages, and the fewest cycles the pipeline can take (floor: the input stream
+    takes a pixel per cycle, and no op can beat its own minimum)."""
+    first = next(op for op in ops if op.kind != "shell")
+    floor = max([first.in_shape[0] * first.in_shape[1]] + [op.min_cycles() for op in ops])
+    return [s for op in ops for s in op.stages()], floor
 
 
-def _stages(arch: Architecture, input_size: int | None, fuse_fire: bool = True) -> tuple[list[_Stage], int]:
-    """The foldable stages, and the fewest cycles the pipeline can take (floor)."""
-    stages, floor = [], _pixels(arch.shapes(input_size)[0][1])  # the input stream: a pixel per cycle
-    for layer, in_shape, out_shape in arch.shapes(input_size):
-        h, w, c = in_shape
-        if isinstance(layer, Conv):
-            k = layer.kernel
-            hp, wp = h + 2 * layer.pad, w + 2 * layer.pad
-            px = _pixels(out_shape)
-            stages.append(_Stage([(layer.name, valid_reuse_factors(c * k * k, layer.filters))], px, hp * wp - px))
-            floor = max(floor, hp * wp)
-        elif isinstance(layer, Fire):
-            sq, e1, e3 = layer.convs
-            px = h * w
-            stages.append(_Stage([(sq.name, valid_reuse_factors(c, layer.squeeze))], px, 0))
-            e1_r = valid_reuse_factors(layer.squeeze, layer.expand1x1)
-            e3_r = valid_reuse_factors(9 * layer.squeeze, layer.expand3x3)
-            if fuse_fire:
-                stages.append(_Stage([(e1.name, e1_r), (e3.name, e3_r)], px, w + 1))
-                floor = max(floor, px)
-            else:  # hls4ml: expand1x1 alone; expand3x3 behind a zero-pad reads (H+2)*(W+2) pixels
-                padded = (h + 2) * (w + 2)
-                stages += [_Stage([(e1.name, e1_r)], px, 0), _Stage([(e3.name, e3_r)], px, padded - px)]
-                floor = max(floor, padded)
-        elif isinstance(layer, MaxPool):
-            stages.append(_Stage([(layer.name, _divisors(c))], h * w, 0))
-            floor = max(floor, h * w)
-        elif isinstance(layer, GlobalAvgPool):
-            stages.append(_Stage([(layer.name, _divisors(c))], h * w, c))
-            floor = max(floor, h * w + c)
-    return stages, floor
-
-
-def _divisors(n: int) -> list[int]:
-    return [d for d in range(1, n + 1) if n % d == 0]
-
-
-def _fold(stages: list[_Stage], target: int) -> dict[str, int]:
+def _fold(stages: list[Stage], target: int) -> dict[str, int]:
     out: dict[str, int] = {}
     for s in stages:
         out.update(s.fold(target))
     return out
 
 
-def choose_reuse(arch: Architecture | str, board: Board | str, bits_or_spec=8, fps: float | None = None,
-                 max_dsp: int | None = None, input_size: int | None = None, *, clock_mhz: float | None = None,
-                 utilisation_limit: float | dict[str, float] = 1.0, **estimate_options) -> dict[str, int]:
-    """Reuse factor per convolution, balancing the pipeline like FINN's SetFolding.
+def fold(ops: list[HwOp], board: Board | str, bits_or_spec=None, fps: float | None = None,
+         max_dsp: int | None = None, *, clock_mhz: float | None = None,
+         utilisation_limit: float | dict[str, float] = 1.0, **estimate_options) -> dict[str, int]:
+    """Reuse factor of every foldable key of `ops`, balancing the pipeline like FINN's SetFolding.
 
     A target T (cycles per frame) folds every convolution as far as it can while staying at
     or under T (the largest valid R); a layer that cannot reach T even at R = 1 gets R = 1.
@@ -1025,27 +458,33 @@ def choose_reuse(arch: Architecture | str, board: Board | str, bits_or_spec=8, f
       FINN_RESOURCE_LIMITS); if no T fits (e.g. the weights exceed the board's memories
       at any folding), the smallest T whose DSP and LUT fit, else whose DSP fits -- the
       estimate then reports fits=False and what is over budget.
-    Pools are folded too (their reuse R: C/R channels per cycle); the returned dict has
-    every convolution (Fire convolutions by their own names) and every pool.
+    Pools are folded too (their reuse R: C/R channels per cycle).
     The search scans targets in steps of 5 % and bisects the last step: DSP and LUT fall as
     T grows, but block RAM does not (very deep, narrow ROMs pack badly), so fitting targets
     need not be one interval; the scan finds the first one to within 5 %.
     """
-    arch, board = _resolve(arch, board)
+    board = get_board(board)
     clock = float(clock_mhz or board.clock_mhz)
-    stages, floor = _stages(arch, input_size, estimate_options.get("fuse_fire", True))
+    stages, floor = _stages(ops)
     points = sorted({p for s in stages for p in s.cycle_points() if p > floor} | {floor})
+    loadable = estimate_options.pop("loadable", ())
+    fifo_depth = estimate_options.pop("fifo_depth", None)
+    fuse_fire = estimate_options.pop("fuse_fire", True)
+    cost = {k: estimate_options.pop(k) for k in ("dsp_packing", "lut_mult_bits", "uram") if k in estimate_options}
+    if estimate_options:
+        raise TypeError(f"unknown estimate options {sorted(estimate_options)}")
 
     def est(t):
-        """The estimate at target t, or None where explicitly named loadable layers fold to R = 1 there
-        (no weight memory to load: such a target is not a candidate)."""
+        """The estimate at target t, or None where explicitly named loadable layers cannot be loadable
+        there (they fold to R = 1: no weight memory to load, so such a target is not a candidate)."""
+        reuse = _fold(stages, t)
         try:
-            return estimate(arch, board, bits_or_spec, _fold(stages, t), input_size=input_size, clock_mhz=clock,
-                            **estimate_options)
-        except ValueError:
-            if isinstance(estimate_options.get("loadable", ()), str):
+            names = choose_loadable(ops, board, reuse, loadable, fifo_depth=fifo_depth, fuse_fire=fuse_fire)
+        except UnsupportedModelError:
+            if isinstance(loadable, str):
                 raise
             return None
+        return estimate_ops(configure(ops, reuse, fifo_depth, names, fuse_fire), board, clock_mhz=clock, **cost)
 
     def smallest(ok) -> int | None:
         """Smallest candidate T with ok(T): a geometric scan (ratio SCAN_RATIO), then a
@@ -1072,7 +511,7 @@ def choose_reuse(arch: Architecture | str, board: Board | str, bits_or_spec=8, f
     targets = []
     if fps is not None:
         if fps <= 0:
-            raise ValueError(f"fps must be > 0, got {fps}")
+            raise UnsupportedModelError(f"fps must be > 0, got {fps}")
         targets.append(max(floor, int(clock * 1e6 // fps)))
     if max_dsp is not None:
         t = smallest(lambda t: (e := est(t)) is not None and e.dsp <= max_dsp)
@@ -1088,8 +527,7 @@ def choose_reuse(arch: Architecture | str, board: Board | str, bits_or_spec=8, f
                 e = est(t)
                 if e is None:
                     return False
-                u = e.utilisation
-                return all(u[k] <= limits[k] for k in keys)
+                return all(e.utilisation[k] <= limits[k] for k in keys)
             return ok
 
         t = None
@@ -1099,3 +537,15 @@ def choose_reuse(arch: Architecture | str, board: Board | str, bits_or_spec=8, f
                 break
         targets.append(t if t is not None else points[-1])
     return _fold(stages, max(targets))
+
+
+def choose_reuse(arch: Architecture | str, board: Board | str, bits_or_spec=8, fps: float | None = None,
+                 max_dsp: int | None = None, input_size: int | None = None, *, clock_mhz: float | None = None,
+                 utilisation_limit: float | dict[str, float] = 1.0, ops: list[HwOp] | None = None,
+                 include_shell: bool = True, **estimate_options) -> dict[str, int]:
+    """fold() for an architecture: builds its ops from bits_or_spec (or takes `ops`), then folds them."""
+    arch, board = _resolve(arch, board)
+    if ops is None:
+        ops = build_ops(arch, bits_or_spec, input_size, estimate_options.get("fuse_fire", True), include_shell)
+    return fold(ops, board, fps=fps, max_dsp=max_dsp, clock_mhz=clock_mhz, utilisation_limit=utilisation_limit,
+                **estimate_options)

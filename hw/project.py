@@ -46,7 +46,7 @@ from pathlib import Path
 import numpy as np
 
 from hw.axi import AxiPacking, WeightStream
-from hw.convert import PROJECT_NAME, Design, loadable_weight_codes, to_hls4ml
+from hw.convert import PROJECT_NAME, Design, to_hls4ml
 
 MANIFEST = "sqz_manifest.json"
 MANIFEST_FORMAT = "sqz-hls-project"
@@ -255,27 +255,22 @@ def embed_weight_codes(path: Path, model) -> None:
 def write_loadable_weights(path: Path, model, design: Design) -> WeightStream | None:
     """For loadable layers: their runtime-written arrays and the loader in myproject.cpp, the STABLE
     pragma in the dataflow region, and weights_stream.bin. Returns the stream layout (None: none)."""
-    if not design.loadable:
+    loads = design.load_arrays()
+    if not loads:
         return None
     layers = {l.name: l for l in model.get_layers()}
-    arrays = []
-    for name in design.loadable:
-        node = layers[name]
-        n = int(node.get_attr("n_chan")) * int(node.get_attr("n_filt"))
-        arrays.append((name, node.get_attr("weight_array"), n, design.spec.layers[name].weight))
-    stream = WeightStream.for_arrays(arrays)
-    stream.pack(loadable_weight_codes(design)).astype("<u8").tofile(path / WEIGHT_STREAM)
+    stream = WeightStream.for_arrays([(a.layer, a.array, a.codes.size, a.fmt) for a in loads])
+    stream.pack({a.layer: a.codes for a in loads}).astype("<u8").tofile(path / WEIGHT_STREAM)
 
-    defs, pragmas, loads = [], [], []
-    for a in stream.arrays:
-        node = layers[a.layer]
-        w_t = node.get_attr("weight_t").name
-        block = a.n // int(node.get_attr("reuse_factor"))
-        defs.append(f"// {a.layer}: {a.n} weights, written by sqz_load_weights (mode 1), read by sqz::conv1x1_rw\n"
-                    f"{w_t} {a.array}[{a.n}];")
+    kernels = {op.name: op.kernel for op in design.ops}
+    defs, pragmas, reads = [], [], []
+    for a, laid in zip(loads, stream.arrays):          # same order: the stream is laid out from `loads`
+        w_t = layers[a.node].get_attr(a.type_attr).name
+        defs.append(f"// {a.layer}: {a.codes.size} weights, written by sqz_load_weights (mode 1), read by "
+                    f"{kernels[a.node]}\n{w_t} {a.array}[{a.codes.size}];")
         pragmas += [f"    #pragma HLS BIND_STORAGE variable={a.array} type=ram_1p impl=uram",
-                    f"    #pragma HLS ARRAY_RESHAPE variable={a.array} cyclic factor={block}"]
-        loads.append(f"        sqz::axi_read_weights<{w_t}, {a.n}, {a.lane}>(in, {a.array}, ended, beats);")
+                    f"    #pragma HLS ARRAY_RESHAPE variable={a.array} cyclic factor={a.codes.size // a.reuse}"]
+        reads.append(f"        sqz::axi_read_weights<{w_t}, {laid.n}, {laid.lane}>(in, {a.array}, ended, beats);")
     cpp = path / "firmware" / f"{PROJECT_NAME}.cpp"
     text = cpp.read_text()
     anchor = '#include "weights/sqz_codes.h"\n'
@@ -297,7 +292,7 @@ void sqz_load_weights(hls::stream<sqz::axi_word> &in, hls::stream<sqz::axi_word>
     const bool header_ok = !ended && head.data.range(63, 32) == sqz::WEIGHT_MAGIC &&
                            head.data.range(31, 0) == {stream.payload_beats}u;
     if (header_ok) {{
-{chr(10).join(loads)}
+{chr(10).join(reads)}
     }}
     const bool ok = header_ok && ended && beats == {stream.payload_beats}u;
     sqz::axi_drain(in, ended, beats);

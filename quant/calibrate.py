@@ -24,8 +24,9 @@ import numpy as np
 
 from model.architecture import Architecture, Conv, Fire, GlobalAvgPool
 from quant import arithmetic as A
-from quant.emulator import FloatNetwork, Params, accumulator_bound
+from quant.emulator import FloatNetwork, Params
 from quant.fixed_point import FixedFormat
+from quant.formats import accumulator_bound, accumulator_format, avgpool_formats
 from quant.rounding import WEIGHT_ROUNDINGS, gptq_codes, nearest_codes
 from quant.spec import ConvFormats, PoolFormats, QuantSpec, input_formats
 
@@ -246,12 +247,9 @@ def make_spec(cal: Calibration, weight_bits: int | dict, activation_bits: int | 
     # global average pool: exact sum, reciprocal multiply, logits in `logit_bits` unsigned bits
     x = results[last]
     h, w, _ = arch.conv_shapes()[last]["out"]
-    multiplier, shift = A.reciprocal(h * w)
-    sum_width = x.width + (h * w - 1).bit_length() + 1
     logit_max = cal.outputs[gap.name].max if gap.name in cal.outputs else x.max_value
-    layers[gap.name] = PoolFormats(FixedFormat(sum_width, sum_width - x.frac, True, "AP_TRN", "AP_WRAP"),
-                                   FixedFormat(logit_bits, ceil_log2(logit_max), False, rounding, "AP_SAT"),
-                                   multiplier, shift)
+    layers[gap.name] = avgpool_formats(x, h * w, FixedFormat(logit_bits, ceil_log2(logit_max), False, rounding,
+                                                             "AP_SAT"))
     spec = QuantSpec(arch.name, INPUT_FORMAT, layers, {
         "images": cal.images, "weight_rule": weight_rule, "activation_rule": activation_rule,
         "percentile": percentile if activation_rule == "percentile" else None, "weight_rounding": weight_rounding},
@@ -291,5 +289,4 @@ def _conv_formats(w_codes: np.ndarray, b, weight: FixedFormat, x: FixedFormat, r
     b_int = ceil_log2(float(np.abs(b).max()) + 2.0 ** -frac) + 1
     bias = FixedFormat(max(b_int + frac, 2), b_int, True, rounding, "AP_SAT")
     bound = accumulator_bound(w_codes, bias.quantize(b), x)
-    acc_width = max(int(bound).bit_length() + 1, 2)
-    return ConvFormats(weight, bias, FixedFormat(acc_width, acc_width - frac, True, "AP_TRN", "AP_WRAP"), result)
+    return ConvFormats(weight, bias, accumulator_format(bound, frac), result)

@@ -17,6 +17,7 @@ import numpy as np
 from model.architecture import Architecture, Conv, Fire, GlobalAvgPool, MaxPool
 from quant import arithmetic as A
 from quant.spec import ConvFormats, PoolFormats, QuantSpec, SpecError, input_formats
+from quant.formats import accumulator_bound, check_accumulator, to_accumulator  # noqa: F401  (accumulator_bound: re-exported)
 
 Params = dict[str, tuple[np.ndarray, np.ndarray]]   # conv name -> (weight OIHW float, bias float)
 
@@ -91,13 +92,8 @@ class FixedPointEmulator:
             self.weight_saturations[conv.name] = count_out_of_range(f.weight, w)
             # Work at the accumulator's fractional bits (>= the products', validated): exact integers.
             acc_frac = f.accum.frac
-            w_acc = w_codes << (acc_frac - self.in_fmt[conv.name].frac - f.weight.frac)
-            b_acc = b_codes << (acc_frac - f.bias.frac)
-            bound = accumulator_bound(w_acc, b_acc, self.in_fmt[conv.name])
-            if bound > f.accum.max_code:
-                need = int(np.ceil(np.log2(bound + 1))) + 1 - f.accum.frac
-                raise SpecError(f"layer {conv.name} field 'accum': {f.accum} can overflow with these weights "
-                                f"(|acc| may reach {bound} codes); it needs at least {need} integer bits")
+            w_acc, b_acc = to_accumulator(f, self.in_fmt[conv.name], w_codes, b_codes)
+            bound = check_accumulator(conv.name, f, self.in_fmt[conv.name], w_acc, b_acc)
             # Fast path for the usual ReLU + AP_RND/AP_TRN + saturating result: the rounding offset rides in
             # the bias, so rounding is a single floor (same integers as arithmetic.requantize; tested).
             offset = A.floor_rounding_offset(f.result, acc_frac) if conv.relu else None
@@ -200,13 +196,6 @@ class FixedPointEmulator:
 
     def saturation_report(self) -> dict[str, int]:
         return {k: int(v) for k, v in self.saturations.items()}
-
-
-def accumulator_bound(w_codes: np.ndarray, b_acc: np.ndarray, x_fmt) -> int:
-    """Largest |acc| (in product codes) any input in x_fmt can produce: sum|w| * max|x| + |b|."""
-    xmax = max(abs(x_fmt.min_code), abs(x_fmt.max_code))
-    per_out = np.abs(w_codes.reshape(w_codes.shape[0], -1)).sum(axis=1) * xmax + np.abs(b_acc)
-    return int(per_out.max())
 
 
 def count_out_of_range(fmt, values: np.ndarray) -> int:

@@ -31,6 +31,7 @@ import numpy as np
 
 from model.architecture import Architecture, Conv, Fire, GlobalAvgPool, get_architecture
 from quant.fixed_point import FixedFormat, FormatError
+from quant.formats import check_avgpool, conv_format_rules
 
 SPEC_FORMAT = "sqz-quantspec"
 SPEC_VERSION = 1
@@ -207,24 +208,10 @@ class QuantSpec:
                                 f"{'weight/bias/accum/result' if kind is ConvFormats else 'accum/result/reciprocal'} formats")
         ins = input_formats(arch, self)
         for name, f in self.layers.items():
-            x = ins[name]
             if isinstance(f, ConvFormats):
-                product_frac = x.frac + f.weight.frac
-                if f.accum.frac < product_frac:
-                    raise SpecError(f"{where}: layer {name} field 'accum': {f.accum} keeps {f.accum.frac} fractional "
-                                    f"bits but products of input {x} and weight {f.weight} have {product_frac}; "
-                                    f"accumulation must be exact")
-                if f.bias.frac > f.accum.frac:
-                    raise SpecError(f"{where}: layer {name} field 'bias': {f.bias} has more fractional bits "
-                                    f"than the accumulator {f.accum}")
-                if not f.accum.signed:
-                    raise SpecError(f"{where}: layer {name} field 'accum': {f.accum} must be signed")
+                conv_format_rules(name, f, ins[name], where)
             else:
-                if f.accum.frac < x.frac:
-                    raise SpecError(f"{where}: layer {name} field 'accum': {f.accum} cannot hold the sum of {x} exactly")
-                if f.multiplier <= 0 or not 0 <= f.shift <= 40:
-                    raise SpecError(f"{where}: layer {name} field 'reciprocal': multiplier must be > 0 "
-                                    f"and shift in 0..40 (got {f.multiplier}, {f.shift})")
+                check_avgpool(name, f, ins[name], where=where)
         if self.weights is not None:
             shapes = arch.conv_shapes()
             for name, codes in self.weights.items():

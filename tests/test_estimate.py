@@ -216,11 +216,11 @@ def test_generic_fire_models_hls4ml_clone_conv_concatenate_by_hand():
 def test_fifo_depth_policies():
     # fused design: min(32, pixels) per FIFO (what set_fifo_depths writes); FEATURE_MAP: hls4ml's depths
     layers = hardware_layers(fire_only(4), 8, FIRE_REUSE, include_shell=False)
-    assert max(m.depth for m in layers[0].memories if m.role.startswith("fifo")) == 16
+    assert max(m.depth for m in layers[0].memories() if m.role.startswith("fifo")) == 16
     deep = hardware_layers(fire_only(), 8, FIRE_REUSE, include_shell=False, fifo_depth=FEATURE_MAP)
-    assert max(m.depth for m in deep[0].memories if m.role == "fifo") == 256
+    assert max(m.depth for m in deep[0].memories() if m.role == "fifo") == 256
     assert sorted(m.depth for m in hardware_layers(fire_only(), 8, FIRE_REUSE, include_shell=False,
-                                                   fuse_fire=False)[0].memories if m.role.startswith("fifo")) \
+                                                   fuse_fire=False)[0].memories() if m.role.startswith("fifo")) \
         == [256] * 9 + [324]
     with pytest.raises(ValueError, match="fifo_depth"):
         hardware_layers(fire_only(), 8, FIRE_REUSE, fifo_depth=0)

@@ -144,7 +144,7 @@ def test_estimate_lists_the_fifos_hls4ml_generates_for_a_fire_module(tiny, tmp_p
         model, lambda n: n == "fire2" or n.startswith("fire2_") or "_fire2_" in n))
     layer = next(l for l in hardware_layers(tiny["arch"], tiny["spec"], design.reuse, fuse_fire=fuse_fire)
                  if l.name == "fire2")
-    modelled = sorted((m.depth, m.width) for m in layer.memories if m.role.startswith("fifo"))  # not 'kernel fifo'
+    modelled = sorted((m.depth, m.width) for m in layer.memories() if m.role.startswith("fifo"))  # not 'kernel fifo'
     assert generated == modelled
     assert len(generated) == (1 if fuse_fire else 10)
 

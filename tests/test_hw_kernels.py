@@ -16,7 +16,8 @@ import pytest
 
 from hw.axi import AxiPacking
 from hw.convert import conv_result_format
-from hw.layers import KERNEL_DIR, KERNEL_HEADERS, fold_factors, fold_matrix
+from hw.ops.cost import fold_factors, fold_matrix
+from hw.ops.registry import KERNEL_DIR, KERNEL_HEADERS
 from model.architecture import Conv
 from quant import arithmetic as A
 from quant.fixed_point import OVERFLOW_MODES, ROUNDING_MODES, FixedFormat

@@ -96,7 +96,7 @@ def test_damaged_weight_stream_file_is_refused_before_cpp(loadable, tmp_path):
 @pytest.mark.parametrize("board, loadable_arg, reuse, message", [
     ("zcu104", ("conv1",), {}, r"conv1: needs a 1x1 / stride 1 convolution"),
     ("zcu104", ("conv10",), {"conv10": 1}, r"conv10: needs a 1x1 .* reuse 1"),
-    ("zcu104", ("fire2_squeeze1x1",), {}, "not a stand-alone convolution"),
+    ("zcu104", ("fire2_squeeze1x1",), {}, "a convolution of Fire module fire2, whose weights load as a whole"),
     ("pynq-z2", ("conv10",), {}, "pynq-z2 has none"),
     ("zcu104", "sometimes", {}, "must be one of none, auto, all"),
 ])
@@ -120,8 +120,67 @@ def test_estimate_and_design_agree_on_the_loadable_layers(tiny, loadable):  # no
         d = plan_design(tiny["keras"], tiny["spec"], tiny["arch"], reuse=REUSE, board="zcu104", loadable=policy)
         assert d.loadable == loadable_layers(tiny["arch"], "zcu104", tiny["spec"], d.reuse, policy, input_size=SIZE)
         assert estimate(tiny["arch"], "zcu104", tiny["spec"], d.reuse, loadable=policy).loadable == d.loadable
+    # 'all': every op whose weights are a memory -- both Fire modules (REUSE folds a part of each) and conv10
     assert plan_design(tiny["keras"], tiny["spec"], tiny["arch"], reuse=REUSE, board="zcu104",
-                       loadable="all").loadable == ("conv10",)
+                       loadable="all").loadable == ("fire2", "fire3", "conv10")
+
+
+# -- Fire modules with loadable weights: sqz::fire reading runtime-written UltraRAM arrays ---------------
+
+@pytest.fixture(scope="module")
+def loadable_fire(tiny, cache_root):  # noqa: F811
+    design = plan_design(tiny["keras"], tiny["spec"], tiny["arch"], reuse=REUSE, board="zcu104",
+                         loadable=("fire2", "fire3", "conv10"))
+    return design, build_project(design, project_dir_for(design, cache_root))
+
+
+def test_loadable_fire_csim_is_bit_identical_to_emulator(tiny, loadable_fire):  # noqa: F811
+    design, project = loadable_fire
+    # fire2 folds all three parts (R = 4): all loaded; fire3 only its expand3x3 (R = 6): the other two
+    # parts have R = 1, their weights are logic, nothing to load
+    assert [a.layer for a in design.load_arrays()] == ["fire2_squeeze1x1", "fire2_expand1x1", "fire2_expand3x3",
+                                                       "fire3_expand3x3", "conv10"]
+    assert design.reuse["fire3_squeeze1x1"] == design.reuse["fire3_expand1x1"] == 1
+    cpp = (project.path / "firmware" / "myproject.cpp").read_text()
+    for a in design.load_arrays():
+        assert f"#pragma HLS BIND_STORAGE variable={a.array} type=ram_1p impl=uram" in cpp
+        assert f"#pragma HLS STABLE variable={a.array}" in cpp
+    call = next(line for line in cpp.splitlines() if "sqz::fire<" in line and "sqz_w_fire2" in line)
+    assert all(f"sqz_w_fire2_{c}" in call for c in ("squeeze1x1", "expand1x1", "expand3x3"))
+    # no ROM (header, C-sim codes) for the loaded weights: conv1 (w, b), fire2's 3 biases, fire3's 2 weights
+    # + 3 biases, conv10's bias
+    codes_h = (project.path / "firmware" / "weights" / "sqz_codes.h").read_text()
+    assert codes_h.count("_codes[") == 2 + 3 + 5 + 1
+    sim = project.simulator()
+    want = tiny["emulator"].logit_codes(tiny["x"])
+    np.testing.assert_array_equal(sim.logit_codes(tiny["x"]), want)
+    np.testing.assert_array_equal(sim.axi_logit_codes(tiny["x"][:3]), want[:3])
+    # before the load every loaded weight is 0: the network is not the network
+    unloaded = project.simulator(load_weights=False).axi_logit_codes(tiny["x"][:3])
+    assert not np.array_equal(unloaded, want[:3])
+
+
+def test_loadable_fire_weight_stream_round_trips(loadable_fire):
+    design, project = loadable_fire
+    layout, words = project.weight_stream, project.weight_words()
+    assert [a.layer for a in layout.arrays] == [a.layer for a in design.load_arrays()]
+    got = layout.unpack(words)
+    for a in design.load_arrays():
+        np.testing.assert_array_equal(got[a.layer], a.codes)
+        w = design.spec.layers[a.layer].weight.quantize(design.params[a.layer][0].astype(np.float64))
+        assert sorted(got[a.layer].tolist()) == sorted(w.ravel().tolist())     # a permutation of the layer's codes
+
+
+def test_estimate_of_a_loadable_fire_design_is_the_designs(tiny, loadable_fire):  # noqa: F811
+    design, _ = loadable_fire
+    est = design.estimate()
+    fire2 = next(l for l in est.layers if l.name == "fire2")
+    fire3 = next(l for l in est.layers if l.name == "fire3")
+    assert fire2.kind == "fire_rw" and fire2.weights_in == "uram" and fire2.uram == 3
+    assert fire3.kind == "fire_rw" and fire3.weights_in == "mixed" and fire3.uram == 1
+    assert est.loadable == ("fire2", "fire3", "conv10") and est.assumptions == ()
+    again = estimate(tiny["arch"], "zcu104", tiny["spec"], design.reuse, loadable=design.loadable)
+    assert again.to_json() == est.to_json()
 
 
 def test_weight_stream_packing_round_trips_and_checks_codes():

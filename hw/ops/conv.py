@@ -1,0 +1,310 @@
+"""Convolutions outside Fire modules (conv1, conv10): hls4ml's stock Conv2D, and sqz's loadable 1x1 conv.
+
+StockConv      hls4ml's conv_2d_cl / pointwise_conv_2d_cl (io_stream, Latency or Resource strategy) and its
+               separate nnet::relu layer: (K-1)-row ap_shift_reg line buffer (SRL LUTs), one dense engine,
+               weights a ROM (block RAM for R > 1, logic for R = 1).
+LoadableConv   sqz::conv1x1_rw (hw/kernels/sqz_conv.h): a 1x1 / stride 1 conv whose weights are a
+               namespace-scope array `sqz_w_<name>` bound to UltraRAM and written at start-up through the
+               AXI top's load mode (hw/project.py); ReLU and the cast to the result inside the kernel.
+
+Arithmetic (quant/arithmetic.py is the definition): accum_t = the spec's accum (exact). hls4ml casts the
+accumulator to the conv's result_t and its ReLU layer casts again; "ReLU, then one cast to the result
+format R" is preserved by choosing result_t = `conv_result_format`: ap_fixed<W+1, I+1, same modes> for an
+unsigned R = ap_ufixed<W, I> (R itself for a signed R) -- same fractional bits and the same largest value,
+so positive values round and saturate exactly as R does, negative ones stay <= 0 and the ReLU makes them 0,
+and R's cast of the (already representable) result is exact. That holds for the saturating overflow modes;
+with AP_WRAP result_t is the accumulator itself and the ReLU layer does the only cast.
+tests/test_hw_kernels.py checks it exhaustively for every rounding and saturating mode. The cost model
+charges the conv -> ReLU stream at exactly this width.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from hw.ops.base import (MAX_ACCUM_BITS, MAX_DATA_BITS, SATURATING, GraphRewrite, HwOp, LayerPlan, LoadArray,
+                         UnsupportedModelError, check_width, quantized)
+from hw.ops.cost import (CostOptions, Engine, Memory, Stage, default_reuse, fifo, fold_factors, fold_matrix,
+                         relu_luts, strategy, valid_reuse_factors)
+from quant.fixed_point import FixedFormat
+from quant.formats import check_accumulator, to_accumulator
+
+HEADER = "sqz_conv.h"
+
+
+def conv_result_format(conv, f) -> FixedFormat:
+    """result_t of a stock hls4ml conv such that conv -> ReLU layer equals "ReLU, then cast to f.result"."""
+    r = f.result
+    if not conv.relu:
+        return r
+    if r.overflow in SATURATING:
+        return r if r.signed else FixedFormat(r.width + 1, r.integer + 1, True, r.rounding, r.overflow)
+    return f.accum  # AP_WRAP: keep the exact accumulator, the ReLU layer casts once
+
+
+def loadable_array(name: str) -> str:
+    """The C++ name of the runtime-written weight array of a loadable layer."""
+    return f"sqz_w_{name}"
+
+
+def check_keras_conv(conv, layer, model_name: str) -> None:
+    """The Keras Conv2D must be the architecture's convolution (sizes, stride, filters, activation, bias)."""
+    act = getattr(layer.activation, "__name__", str(layer.activation))
+    if tuple(layer.kernel_size) != (conv.kernel,) * 2 or tuple(layer.strides) != (conv.stride,) * 2 \
+            or layer.filters != conv.filters or act != ("relu" if conv.relu else "linear") \
+            or tuple(layer.dilation_rate) != (1, 1) or not layer.use_bias:
+        raise UnsupportedModelError(
+            f"Keras model {model_name}: layer {conv.name} ({layer.kernel_size} / {layer.strides}, {layer.filters} "
+            f"filters, activation {act}) does not match {conv}")
+
+
+def validate_conv(name: str, x: FixedFormat, f, params: dict) -> None:
+    """Widths the kernels support, and exact accumulation with these weights (quant/formats.py)."""
+    for k in ("weight", "bias", "result"):
+        check_width(name, k, getattr(f, k), MAX_DATA_BITS)
+    check_width(name, "accum", f.accum, MAX_ACCUM_BITS)
+    w, b = params[name]
+    w_acc, b_acc = to_accumulator(f, x, f.weight.quantize(np.asarray(w, np.float64)),
+                                  f.bias.quantize(np.asarray(b, np.float64)))
+    check_accumulator(name, f, x, w_acc, b_acc)
+
+
+def quantize_conv_dict(d: dict, f) -> dict:
+    d["weight_data"] = quantized(f.weight, d["weight_data"])
+    d["bias_data"] = quantized(f.bias, d["bias_data"])
+    return d
+
+
+def stock_conv_memories(conv, in_shape, out_shape, x: FixedFormat, f, depth) -> list[Memory]:
+    """Line buffer and stream FIFOs of hls4ml's conv_2d_cl / pointwise_conv_2d_cl (+ its ReLU layer)."""
+    w, c = in_shape[1], in_shape[2]
+    px, n = out_shape[0] * out_shape[1], out_shape[2]
+    mems = []
+    if conv.kernel > 1:  # ap_shift_reg<T, in_width> line_buffer[K-1][n_chan]: SRLs whatever the depth
+        mems.append(Memory("line buffer", w, (conv.kernel - 1) * c * x.width, "lut"))
+    mems.append(fifo(depth, px, n * conv_result_format(conv, f).width,
+                     "fifo (conv -> relu)" if conv.relu else "fifo"))
+    if conv.relu:
+        mems.append(fifo(depth, px, n * f.result.width, "fifo (relu)"))
+    return mems
+
+
+class StockConv(HwOp):
+    """hls4ml's stock Conv2D + ReLU layer. in_shape is the stream it reads, already zero-padded by a
+    preceding ZeroPad op."""
+    kind = "conv"
+    kernel = "nnet::conv_2d_cl (hls4ml)"
+
+    def __init__(self, conv, in_shape, out_shape, x: FixedFormat, formats):
+        super().__init__(conv.name, in_shape, out_shape)
+        self.conv, self.x, self.f = conv, x, formats
+        self.n_in, self.n_out = in_shape[2] * conv.kernel * conv.kernel, conv.filters
+
+    @property
+    def r(self) -> int:
+        return self.reuse[self.name]
+
+    def foldable(self):
+        return {self.name: valid_reuse_factors(self.n_in, self.n_out)}
+
+    def default_reuse(self, key):
+        return default_reuse(self.n_in, self.n_out)
+
+    def out_pixels(self) -> int:
+        return self.out_shape[0] * self.out_shape[1]
+
+    def stages(self):
+        px = self.out_pixels()
+        return [Stage([(self.name, self.foldable()[self.name])], px, self.in_shape[0] * self.in_shape[1] - px)]
+
+    def min_cycles(self):
+        return self.in_shape[0] * self.in_shape[1]
+
+    def reuse_json(self):
+        return self.r
+
+    # cost
+    def engines(self):
+        return [Engine(self.name, self.n_in, self.n_out, self.r, self.out_pixels(), self.f.weight, self.x,
+                       self.f.accum, self.f.result.width)]
+
+    def memories(self):
+        return [self.engines()[0].weight_memory()] + stock_conv_memories(
+            self.conv, self.in_shape, self.out_shape, self.x, self.f, self.fifo_depth)
+
+    def cycles(self):
+        px = self.out_pixels()
+        return px * self.r + (self.in_shape[0] * self.in_shape[1] - px)
+
+    def logic_luts(self, opt: CostOptions):
+        relu = relu_luts(self.n_out, conv_result_format(self.conv, self.f).width) if self.conv.relu else 0
+        return super().logic_luts(opt) + relu
+
+    # validation and generation
+    def validate(self, params):
+        validate_conv(self.name, self.x, self.f, params)
+
+    def keras_layers(self):
+        return {self.name: "Conv2D"}
+
+    def check_keras(self, layers: dict, model_name: str) -> None:
+        check_keras_conv(self.conv, layers[self.name], model_name)
+
+    def hls_config(self):
+        f = self.f
+        entries = {self.name: {"Precision": {"weight": str(f.weight), "bias": str(f.bias), "accum": str(f.accum),
+                                             "result": str(conv_result_format(self.conv, f))},
+                               "Strategy": strategy(self.n_in, self.n_out), "ReuseFactor": self.r}}
+        if self.conv.relu:
+            entries[f"{self.name}_relu"] = {"Precision": {"result": str(f.result)}}
+        return entries
+
+    def rewrite(self, graph: GraphRewrite):
+        d = quantize_conv_dict(graph.get(self.name), self.f)
+        graph.check_dims(d, self.name, (d["in_height"], d["in_width"]), self.out_shape)
+
+    def expected_types(self, node):
+        n, f = node(self.name), self.f
+        want = [(f"{self.name} weight", n.get_weights("weight").type.precision, f.weight),
+                (f"{self.name} bias", n.get_weights("bias").type.precision, f.bias),
+                (f"{self.name} accum", n.get_attr("accum_t").precision, f.accum),
+                (f"{self.name} result", n.get_output_variable().type.precision, conv_result_format(self.conv, f))]
+        if self.conv.relu:
+            want.append((f"{self.name} relu", node(f"{self.name}_relu").get_output_variable().type.precision,
+                         f.result))
+        return want
+
+    def plan(self):
+        return LayerPlan(self.name, "conv", self.in_shape, self.out_shape, self.kernel, self.r,
+                         strategy(self.n_in, self.n_out),
+                         {**self.f.to_json(), "conv_result_t": str(conv_result_format(self.conv, self.f))})
+
+    # loadable weights
+    def load_candidate(self):
+        """sqz::conv1x1_rw: a 1x1 / stride 1 conv whose weights are a memory (R > 1; R = 1 folds them into logic)."""
+        return self.conv.kernel == 1 and self.conv.stride == 1 and self.r > 1
+
+    def as_loadable(self):
+        if not self.load_candidate():
+            raise UnsupportedModelError(
+                f"loadable weights for {self.name}: needs a 1x1 / stride 1 convolution with reuse factor > 1 "
+                f"(it is {self.conv.kernel}x{self.conv.kernel} / stride {self.conv.stride}, reuse {self.r})")
+        op = LoadableConv(self.conv, self.in_shape, self.out_shape, self.x, self.f)
+        op.reuse, op.fifo_depth = dict(self.reuse), self.fifo_depth
+        return op
+
+
+class LoadableConv(StockConv):
+    """sqz::conv1x1_rw: weights in a runtime-written UltraRAM array; ReLU and cast inside (one output FIFO)."""
+    kind = "conv_rw"
+    kernel = "sqz::conv1x1_rw"
+    loadable = True
+
+    def memories(self):
+        weights = self.engines()[0].weight_memory()
+        weights.style, weights.loadable = "uram", True
+        return [weights, fifo(self.fifo_depth, self.out_pixels(), self.n_out * self.f.result.width)]
+
+    def logic_luts(self, opt):
+        return HwOp.logic_luts(self, opt)   # the engine only: no separate hls4ml ReLU layer
+
+    def as_loadable(self):
+        return self
+
+    def hls_config(self):
+        f = self.f
+        return {self.name: {"Precision": {"weight": str(f.weight), "bias": str(f.bias), "accum": str(f.accum),
+                                          "result": str(f.result)}, "ReuseFactor": self.r}}
+
+    def rewrite(self, graph: GraphRewrite):
+        d = graph.get(self.name)
+        graph.check_dims(d, self.name, (d["in_height"], d["in_width"]), self.out_shape)
+        graph.replace[self.name] = {
+            "name": self.name, "class_name": "SqzConv1x1", "inputs": list(d["inputs"]),
+            "data_format": "channels_last", "in_height": d["in_height"], "in_width": d["in_width"],
+            "n_chan": d["n_chan"], "n_filt": self.n_out, "relu": bool(self.conv.relu),
+            "bias_data": quantized(self.f.bias, d["bias_data"])}
+        if self.conv.relu:
+            graph.drop.add(graph.get(f"{self.name}_relu")["name"])
+            graph.rename[f"{self.name}_relu"] = self.name
+
+    def expected_types(self, node):
+        n, f = node(self.name), self.f
+        return [(f"{self.name} weight", n.get_attr("weight_t").precision, f.weight),
+                (f"{self.name} bias", n.get_weights("bias").type.precision, f.bias),
+                (f"{self.name} accum", n.get_attr("accum_t").precision, f.accum),
+                (f"{self.name} result", n.get_output_variable().type.precision, f.result)]
+
+    def plan(self):
+        return LayerPlan(self.name, "conv", self.in_shape, self.out_shape, self.kernel, self.r, None,
+                         self.f.to_json(), [f"weights loaded at start-up (AXI top, mode 1) into "
+                                            f"{loadable_array(self.name)}, bound to UltraRAM"])
+
+    def load_arrays(self, params):
+        codes = self.f.weight.quantize(np.asarray(params[self.name][0], np.float64))[:, :, 0, 0].T  # (n_in, n_out)
+        folded = fold_matrix(codes, *fold_factors(*codes.shape, self.r)).astype(np.int64)
+        return [LoadArray(self.name, loadable_array(self.name), folded, self.f.weight, self.r, self.name, "weight_t")]
+
+
+# -- hls4ml: the SqzConv1x1 layer, its templates ---------------------------------------------------------
+
+CONFIG = """struct config{index} : sqz::conv1x1_config {{
+    static const unsigned height = {in_height};
+    static const unsigned width = {in_width};
+    static const unsigned n_in = {n_chan};
+    static const unsigned n_out = {n_filt};
+    static const unsigned fold_in = {fold_in};
+    static const unsigned fold_out = {fold_out};
+    static const bool relu = {relu_cpp};
+    typedef {weight_t.name} weight_t;
+    typedef {bias_t} bias_t;
+    typedef {accum_t.name} accum_t;
+}};\n"""
+
+
+def hls4ml_extension():
+    """(layer classes, template classes) of sqz::conv1x1_rw, built on first use (hls4ml imports slowly)."""
+    from hls4ml.backends.template import FunctionCallTemplate, LayerConfigTemplate
+    from hls4ml.model.attributes import Attribute, ConfigurableAttribute, TypeAttribute, WeightAttribute
+    from hls4ml.model.layers import Layer
+
+    from hw.ops.registry import named_type
+
+    class SqzConv1x1(Layer):
+        _expected_attributes = [
+            Attribute("in_height"), Attribute("in_width"), Attribute("n_chan"), Attribute("n_filt"),
+            Attribute("relu", value_type=bool), ConfigurableAttribute("reuse_factor", default=1),
+            WeightAttribute("bias"), TypeAttribute("accum"), TypeAttribute("weight"),
+        ]
+
+        def initialize(self):
+            a = self.attributes
+            self.add_output_variable([a["in_height"], a["in_width"], a["n_filt"]])
+            fold_in, fold_out = fold_factors(a["n_chan"], a["n_filt"], int(self.get_attr("reuse_factor")))
+            self.set_attr("fold_in", fold_in)
+            self.set_attr("fold_out", fold_out)
+            self.add_weights_variable(name="bias", var_name="b{index}",
+                                      data=np.asarray(self.get_attr("bias_data"), np.float64))
+            self.set_attr("weight_t", named_type(self, "weight"))
+            self.set_attr("accum_t", named_type(self, "accum"))
+            self.set_attr("weight_array", loadable_array(self.name))
+
+    class Conv1x1ConfigTemplate(LayerConfigTemplate):
+        def __init__(self):
+            super().__init__(SqzConv1x1)
+
+        def format(self, node):
+            params = self._default_config_params(node)
+            params["bias_t"] = node.get_weights("bias").type.name
+            params["relu_cpp"] = "true" if node.get_attr("relu") else "false"
+            return CONFIG.format(**params)
+
+    class Conv1x1FunctionTemplate(FunctionCallTemplate):
+        def __init__(self):
+            super().__init__(SqzConv1x1, include_header=[f"nnet_utils/{HEADER}"])
+
+        def format(self, node):
+            p = self._default_function_params(node)
+            return (f"sqz::conv1x1_rw<{p['input_t']}, {p['output_t']}, {p['config']}>({p['input']}, {p['output']}, "
+                    f"{node.get_attr('weight_array')}, {node.get_weights('bias').name});")
+
+    return (SqzConv1x1,), (Conv1x1ConfigTemplate, Conv1x1FunctionTemplate)

@@ -1,0 +1,290 @@
+"""The cost model's primitives, shared by every hardware op: memories, DSP and LUT formulas, folding.
+
+Each op (hw/ops/*.py) composes these into its own cost, next to its own code generation; the
+whole model -- what it assumes and where its constants come from -- is described in hw/estimate.py.
+Nothing here is measured: every number is a model of what Vitis HLS / Vivado would build.
+"""
+from __future__ import annotations
+
+import bisect
+import math
+from dataclasses import asdict, dataclass
+
+import numpy as np
+
+# -- named constants of the cost model --------------------------------------------------------
+BRAM18_SHAPES = ((16384, 1), (8192, 2), (4096, 4), (2048, 9), (1024, 18), (512, 36))  # depth, width
+URAM_DEPTH, URAM_WIDTH = 4096, 72
+LUTRAM_MAX_DEPTH = 128          # FINN: HLS-embedded memories with depth <= 128 are built in LUTs
+REGISTER_FIFO_DEPTH = 2         # HLS builds FIFOs this shallow from flip-flops (not estimated)
+SRL_DEPTH = 32                  # SRLC32E: one LUT holds 32 bits of one shift-register bit
+DSP_PORTS = {"DSP48E1": (25, 18), "DSP48E2": (27, 18)}
+LAYER_LUT_BASE = 300            # FINN-R c0: control per layer (per convolution engine)
+LUT_SCALE = 1.1                 # FINN-R c1
+POOL_LUT_PER_BIT = 8            # 4 compare-selects per channel x 2 LUTs per bit
+PAD_LUT_BASE = 100
+SIMPLE_LAYER_LUT = 100          # control of an hls4ml relu / clone_stream / concatenate3d layer
+RELU_LUT_PER_BIT = 1            # sign test + saturating cast, per bit of the ReLU's input pixel
+DEFAULT_FIFO_DEPTH = 32
+FEATURE_MAP = "feature_map"     # fifo_depth policy: hls4ml's default, a whole feature map per FIFO
+SHELL_LUT = 5_000               # allowance: AXI DMA + AXI interconnect + reset (not measured here)
+SHELL_BRAM18 = 4                # allowance: DMA stream buffers
+RECIPROCAL_BITS = 18            # GAP multiplier constant (QuantSpec multiplier < 2**17, unsigned)
+LATENCY_LIMIT = 4096            # hls4ml issue #572: Latency strategy only for n_in * n_out < 4096
+
+
+# -- reuse factors and folding ----------------------------------------------------------------
+def valid_reuse_factors(n_in: int, n_out: int) -> list[int]:
+    """Reuse factors hls4ml 1.3.0 accepts for an n_in x n_out product (ascending).
+
+    ``FPGABackend._validate_reuse_factor``: with multfactor = min(n_in, R) and
+    multiplier_limit = ceil(n_in*n_out / multfactor), R is valid iff
+    (multiplier_limit % n_out == 0 or R >= n_in) and (R % n_in == 0 or R < n_in)
+    and (n_in*n_out) % R == 0. That reduces to: R divides n_in, or R = n_in*d with d | n_out.
+    """
+    small = [d for d in range(1, n_in + 1) if n_in % d == 0]
+    large = [n_in * d for d in range(2, n_out + 1) if n_out % d == 0]
+    return small + large
+
+
+def divisors(n: int) -> list[int]:
+    return [d for d in range(1, n + 1) if n % d == 0]
+
+
+def closest(valid: list[int], want: int) -> int:
+    """hls4ml's choice for an invalid reuse factor: the closest valid one, the smaller on a tie."""
+    return min(valid, key=lambda r: (abs(r - want), r))
+
+
+def default_reuse(n_in: int, n_out: int) -> int:
+    """1 where hls4ml's Latency strategy fits, else the smallest valid R under its multiplier limit."""
+    if n_in * n_out < LATENCY_LIMIT:
+        return 1
+    return next(v for v in valid_reuse_factors(n_in, n_out) if n_in * n_out / v < LATENCY_LIMIT)
+
+
+def strategy(n_in: int, n_out: int) -> str:
+    return "Resource" if n_in * n_out >= LATENCY_LIMIT else "Latency"
+
+
+def fold_factors(n_in: int, n_out: int, reuse: int) -> tuple[int, int]:
+    """(fold_in, fold_out) with fold_in * fold_out == reuse, fold_in | n_in, fold_out | n_out.
+
+    Every reuse factor hls4ml accepts (R | n_in, or R = n_in * d with d | n_out) has one; among the
+    candidates the largest fold_in is taken (R | n_in -> (R, 1); R = n_in * d -> (n_in, d)), which is
+    hls4ml's dense_resource structure: inputs are folded first, outputs only beyond n_in.
+    """
+    for fold_in in sorted(divisors(n_in), reverse=True):
+        if reuse % fold_in == 0 and n_out % (reuse // fold_in) == 0:
+            return fold_in, reuse // fold_in
+    raise ValueError(f"reuse factor {reuse} cannot fold a {n_in} x {n_out} product "
+                     f"(needs fold_in | {n_in} and fold_out | {n_out} with fold_in * fold_out = {reuse})")
+
+
+def fold_matrix(matrix: np.ndarray, fold_in: int, fold_out: int) -> np.ndarray:
+    """(n_in, n_out) weights -> the flat [fo][fi][po][pi] order sqz::matvec reads (one block per cycle)."""
+    n_in, n_out = matrix.shape
+    pi, po = n_in // fold_in, n_out // fold_out
+    return np.ascontiguousarray(matrix.reshape(fold_in, pi, fold_out, po).transpose(2, 0, 3, 1)).ravel()
+
+
+@dataclass
+class Stage:
+    """Foldable entries whose cycles are pixels * max(R) + fill (one pipeline stage; FINN's SetFolding
+    folds each stage as far as a cycle target allows)."""
+    entries: list[tuple[str, list[int]]]   # (reuse key, valid reuse factors ascending)
+    pixels: int
+    fill: int
+
+    def fold(self, target: int) -> dict[str, int]:
+        r_max = (target - self.fill) // self.pixels
+        out = {}
+        for name, valid in self.entries:
+            i = bisect.bisect_right(valid, r_max)
+            out[name] = valid[i - 1] if i else valid[0]
+        return out
+
+    def cycle_points(self) -> set[int]:
+        return {self.pixels * r + self.fill for _, valid in self.entries for r in valid}
+
+
+# -- memories ---------------------------------------------------------------------------------
+def bram18_blocks(depth: int, width: int) -> int:
+    """RAMB18s for a depth x width memory: the cheapest aspect ratio, as Vivado packs it."""
+    if depth <= 0 or width <= 0:
+        return 0
+    return min(math.ceil(depth / d) * math.ceil(width / w) for d, w in BRAM18_SHAPES)
+
+
+def uram_blocks(depth: int, width: int) -> int:
+    if depth <= 0 or width <= 0:
+        return 0
+    return math.ceil(width / URAM_WIDTH) * math.ceil(depth / URAM_DEPTH)
+
+
+def srl_luts(depth: int, width: int) -> int:
+    return math.ceil(depth / SRL_DEPTH) * width if depth > 0 and width > 0 else 0
+
+
+@dataclass
+class Memory:
+    """One memory of an op. style: 'const' (folded into logic), 'ff', 'lut', 'bram' or 'uram'.
+    loadable: weights written at start-up through the generated load path (the Loadable* ops)."""
+    role: str
+    depth: int
+    width: int
+    style: str
+    loadable: bool = False
+
+    @property
+    def bits(self) -> int:
+        return self.depth * self.width
+
+    @property
+    def bram18(self) -> int:
+        return bram18_blocks(self.depth, self.width) if self.style == "bram" else 0
+
+    @property
+    def uram(self) -> int:
+        return uram_blocks(self.depth, self.width) if self.style == "uram" else 0
+
+    @property
+    def lut(self) -> int:
+        return srl_luts(self.depth, self.width) if self.style == "lut" else 0
+
+
+def buffer(role: str, depth: int, width: int) -> Memory:
+    """A buffer as HLS builds it: registers when very shallow, SRL LUTs below FINN's threshold, else BRAM."""
+    if depth <= REGISTER_FIFO_DEPTH:
+        return Memory(role, depth, width, "ff")
+    return Memory(role, depth, width, "lut" if depth < LUTRAM_MAX_DEPTH else "bram")
+
+
+def fifo_depth_for(policy: int | str, pixels: int) -> int:
+    """Depth of a stream's FIFO carrying a feature map of `pixels` pixels under a fifo_depth policy:
+    FEATURE_MAP -> hls4ml's default (the whole map); an int d -> min(d, pixels), as set_fifo_depths."""
+    if policy == FEATURE_MAP:
+        return pixels
+    if isinstance(policy, bool) or not isinstance(policy, int) or policy < 1:
+        raise ValueError(f"fifo_depth must be a positive integer or {FEATURE_MAP!r}, got {policy!r}")
+    return min(policy, pixels)
+
+
+def fifo(policy: int | str, pixels: int, width: int, role: str = "fifo") -> Memory:
+    return buffer(role, fifo_depth_for(policy, pixels), width)
+
+
+# -- DSPs and LUTs ------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class CostOptions:
+    dsp_type: str = "DSP48E2"
+    dsp_packing: bool = False
+    lut_mult_bits: int = 0
+
+
+def dsp_per_multiplier(a_bits: int, a_signed: bool, b_bits: int, b_signed: bool, dsp_type: str) -> int:
+    """DSP48 slices for one a x b product (signed ports; an unsigned operand needs one more bit)."""
+    pa, pb = DSP_PORTS[dsp_type]
+    x, y = sorted((a_bits + (not a_signed), b_bits + (not b_signed)), reverse=True)
+    if x <= pa and y <= pb:
+        return 1
+    return math.ceil(x / (pa - 1)) * math.ceil(y / (pb - 1))
+
+
+def lut_multiplier_luts(a_bits: int, b_bits: int) -> int:
+    """FINN's LUT cost of one a x b multiplier built in fabric."""
+    s = a_bits + b_bits
+    return (2 * math.ceil(s / 6) - 1) * s
+
+
+def relu_luts(channels: int, in_bits: int) -> float:
+    """hls4ml's streaming nnet::relu layer: control + a sign test and saturating cast per bit."""
+    return SIMPLE_LAYER_LUT + RELU_LUT_PER_BIT * channels * in_bits
+
+
+def channel_mux_luts(parallel: int, bits: int, reuse: int) -> int:
+    """LUTs to pick `parallel` channels out of a buffered beat, `reuse` groups (4:1 per LUT6)."""
+    return parallel * bits * math.ceil((reuse - 1) / 3) if reuse > 1 else 0
+
+
+@dataclass
+class Engine:
+    """One dense product engine (hls4ml's dense / sqz::matvec): n_in x n_out per output pixel, reuse R.
+    Bit widths come from the formats it multiplies: weight, input (act), accumulator, result (out)."""
+    name: str
+    n_in: int
+    n_out: int
+    reuse: int
+    pixels: int
+    weight: object            # FixedFormat of the weights
+    act: object               # FixedFormat of the input
+    accum: object
+    out_bits: int
+
+    def __post_init__(self):
+        valid = valid_reuse_factors(self.n_in, self.n_out)
+        if self.reuse not in valid:
+            near = valid[max(0, bisect.bisect_left(valid, self.reuse) - 3):][:7]
+            raise ValueError(f"{self.name}: reuse factor {self.reuse} is not valid for n_in={self.n_in}, "
+                             f"n_out={self.n_out} (hls4ml needs R | n_in or R = n_in*d with d | n_out); "
+                             f"nearby valid: {near}")
+
+    def weight_memory(self) -> Memory:
+        """R == 1: constants in logic; R > 1: one ROM R deep x n_mult * W wide (hls4ml's ROM_nP_BRAM)."""
+        return Memory("weights", self.reuse, self.n_mult * self.weight.width, "const" if self.reuse == 1 else "bram")
+
+    @property
+    def n_mult(self) -> int:
+        return math.ceil(self.n_in * self.n_out / self.reuse)
+
+    @property
+    def macs(self) -> int:
+        return self.n_in * self.n_out * self.pixels
+
+    def in_lut(self, opt: CostOptions) -> bool:
+        return max(self.weight.width, self.act.width) <= opt.lut_mult_bits
+
+    def dsp(self, opt: CostOptions) -> int:
+        if self.in_lut(opt):
+            return 0
+        w, a = self.weight, self.act
+        per = dsp_per_multiplier(w.width, w.signed, a.width, a.signed, opt.dsp_type)
+        if opt.dsp_packing and opt.dsp_type == "DSP48E2" and per == 1 and w.width <= 8 and a.width <= 8:
+            return math.ceil(self.n_mult / 2)
+        return self.n_mult * per
+
+    def logic_luts(self, opt: CostOptions) -> float:
+        w, a = self.weight.width, self.act.width
+        mult = lut_multiplier_luts(w, a) if self.in_lut(opt) else 0
+        if self.reuse <= self.n_in:   # every output accumulates every cycle: one adder per output
+            acc = self.n_out * self.accum.width
+        else:                         # n_mult adders, each time-shared by R/n_in accumulators (+ mux)
+            acc = 2 * self.n_mult * self.accum.width
+        return LAYER_LUT_BASE + LUT_SCALE * (self.n_mult * (mult + 2 * (w + a)) + acc + self.n_out * self.out_bits)
+
+
+# -- what an op's estimate reports ----------------------------------------------------------------
+@dataclass
+class LayerEstimate:
+    """ESTIMATE for one hardware op (hw/estimate.py); ii_cycles = cycles per frame."""
+    name: str
+    kind: str
+    dsp: int
+    bram18: int
+    uram: int
+    lut: int
+    ii_cycles: int
+    reuse: int | dict | None
+    macs: int
+    lutram: int = 0
+    weights_in: str = ""          # 'bram', 'uram', 'const', 'mixed' or '' (no weights)
+    fifo_bits: int = 0            # bits of the stream FIFOs (depth x width), wherever they are built
+    fifos: int = 0                # how many stream FIFOs: between layers (Memory.role 'fifo...', the
+    #                               streams of the hls4ml graph) and inside a kernel ('kernel fifo ...')
+    in_shape: tuple = ()
+    out_shape: tuple = ()
+
+    def to_json(self) -> dict:
+        d = asdict(self)
+        d["in_shape"], d["out_shape"] = list(self.in_shape), list(self.out_shape)
+        return d
