@@ -176,8 +176,12 @@ def test_estimate_of_a_loadable_fire_design_is_the_designs(tiny, loadable_fire):
     est = design.estimate()
     fire2 = next(l for l in est.layers if l.name == "fire2")
     fire3 = next(l for l in est.layers if l.name == "fire3")
-    assert fire2.kind == "fire_rw" and fire2.weights_in == "uram" and fire2.uram == 3
-    assert fire3.kind == "fire_rw" and fire3.weights_in == "mixed" and fire3.uram == 1
+    # one UltraRAM memory per loaded part: R deep x (n_in * n_out / R) 8-bit weights wide
+    fire2_parts = [(8, 4, 4), (4, 8, 4), (36, 8, 4)]              # (n_in, n_out, R): squeeze, expand1, expand3
+    assert fire2.kind == "fire_rw" and fire2.weights_in == "uram" and fire2.bram18 == 0
+    assert fire2.uram == sum(uram_blocks(r, n_in * n_out // r * 8) for n_in, n_out, r in fire2_parts)
+    assert fire3.kind == "fire_rw" and fire3.weights_in == "mixed"  # expand3x3 in UltraRAM, the rest logic
+    assert fire3.uram == uram_blocks(6, 54 * 12 // 6 * 8)
     assert est.loadable == ("fire2", "fire3", "conv10") and est.assumptions == ()
     again = estimate(tiny["arch"], "zcu104", tiny["spec"], design.reuse, loadable=design.loadable)
     assert again.to_json() == est.to_json()

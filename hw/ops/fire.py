@@ -169,7 +169,7 @@ class FusedFire(_FireBase):
 
     # loadable weights
     def load_candidate(self):
-        return False and any(self.reuse[c.name] > 1 for c in self.convs)   # TEMP: enabled with its tests
+        return any(self.reuse[c.name] > 1 for c in self.convs)
 
     def as_loadable(self):
         if not self.load_candidate():
