@@ -69,7 +69,7 @@ GENERATOR_SOURCES = ("convert.py", "layers.py", "project.py", "axi.py", "scripts
                      "kernels/sqz_conv.h")
 
 
-class UnsupportedModelError(ValueError):
+class UnsupportedModelError(__import__("sqz.errors").errors.SqzError, ValueError):  # sqz.errors: a user error
     """The model, spec or options ask for something the hardware back end cannot build; raised before any C++."""
 
 
