@@ -7,7 +7,7 @@ import json
 
 import pytest
 
-from host.axi import AxiPacking, WeightArray, WeightStream
+from host.axi import AxiPacking, WeightStream
 from host.manifest import (_TOP_LEVEL, MANIFEST_FILE, ControlRegisters, InputInfo, Manifest, ManifestError,
                            OutputInfo, Resources, ToolVersions)
 from sqz.errors import SqzError
