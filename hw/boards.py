@@ -1,4 +1,5 @@
-"""The four Zynq boards sqz targets, as data: part, default clock and resource budgets.
+"""The four Zynq boards sqz targets, as data: part, Vivado board part, processing system, default clock
+and resource budgets. Every other module (the estimate, the Vivado script, the manifest) reads them here.
 
 Budgets are the whole programmable logic of the part (what Vivado's report_utilization
 lists as "Available"); the shell (DMA, interconnect) is charged against them by
@@ -39,10 +40,27 @@ Default clocks
     UltraScale+ boards' 300 MHz because the ZU3EG on this board is speed grade -1.
 These are the clocks of hand-written RTL (the DPU) or simple overlays; an HLS dataflow
 design may not close timing at 300 MHz. Pass clock_mhz to hw.estimate to change it.
+
+Vivado board parts and the processing system
+--------------------------------------------
+`board_part` names the board files Vivado uses for the PS preset (DDR, MIO, clocks); the version
+suffix is the one these boards' files carried when the Vivado script was written (TUL for the PYNQ-Z2,
+Avnet for the Ultra96-V2, Xilinx/AMD's board store for the KV260 and ZCU104). The generated
+sqz_vivado.tcl uses it only where those board files are installed and otherwise creates the project for
+the bare `part`, without a board preset. `ps` is the Vivado IP of the processing system, which follows
+from the family: processing_system7 (Zynq-7000) or zynq_ultra_ps_e (Zynq UltraScale+ MPSoC).
 """
 from __future__ import annotations
 
 from dataclasses import dataclass
+
+from sqz.errors import SqzError
+
+PS_IP = {"zynq7": "processing_system7", "zynqmp": "zynq_ultra_ps_e"}   # Vivado IP name by family
+
+
+class BoardError(SqzError, ValueError):
+    """An unknown board name."""
 
 
 @dataclass(frozen=True)
@@ -59,6 +77,12 @@ class Board:
     lutram: int          # LUTs that can be distributed RAM / SRL (SLICEM LUTs)
     ff: int
     source: str          # where the budget numbers come from
+    board_part: str      # Vivado board part (board files; module docstring)
+
+    @property
+    def ps(self) -> str:
+        """The processing system's Vivado IP: processing_system7 or zynq_ultra_ps_e."""
+        return PS_IP[self.family]
 
     @property
     def bram_kbit(self) -> int:
@@ -77,16 +101,20 @@ BOARDS: dict[str, Board] = {
     b.name: b for b in (
         Board("pynq-z2", "xc7z020clg400-1", "zynq7", "DSP48E1", 100.0,
               dsp=220, bram18=280, uram=0, lut=53_200, lutram=17_400, ff=106_400,
-              source="DS190 (XC7Z020); Vivado report_utilization 'Available' for xc7z020"),
+              source="DS190 (XC7Z020); Vivado report_utilization 'Available' for xc7z020",
+              board_part="tul.com.tw:pynq-z2:part0:1.0"),
         Board("ultra96-v2", "xczu3eg-sbva484-1-i", "zynqmp", "DSP48E2", 150.0,
               dsp=360, bram18=432, uram=0, lut=70_560, lutram=28_800, ff=141_120,
-              source="DS891 (ZU3EG); Vivado report_utilization 'Available' for xczu3eg-sbva484-1"),
+              source="DS891 (ZU3EG); Vivado report_utilization 'Available' for xczu3eg-sbva484-1",
+              board_part="avnet.com:ultra96v2:part0:1.2"),
         Board("kv260", "xck26-sfvc784-2LV-c", "zynqmp", "DSP48E2", 300.0,
               dsp=1_248, bram18=288, uram=64, lut=117_120, lutram=57_600, ff=234_240,
-              source="DS987 (K26 SOM, XCK26); Vivado report_utilization 'Available' for xck26"),
+              source="DS987 (K26 SOM, XCK26); Vivado report_utilization 'Available' for xck26",
+              board_part="xilinx.com:kv260_som:part0:1.3"),
         Board("zcu104", "xczu7ev-ffvc1156-2-e", "zynqmp", "DSP48E2", 300.0,
               dsp=1_728, bram18=624, uram=96, lut=230_400, lutram=101_760, ff=460_800,
-              source="DS891 (ZU7EV); Vivado report_utilization 'Available' for xczu7ev-ffvc1156-2-e"),
+              source="DS891 (ZU7EV); Vivado report_utilization 'Available' for xczu7ev-ffvc1156-2-e",
+              board_part="xilinx.com:zcu104:part0:1.1"),
     )
 }
 
@@ -99,4 +127,4 @@ def get_board(name: str | Board) -> Board:
     try:
         return BOARDS[key]
     except KeyError:
-        raise ValueError(f"unknown board {name!r}; known boards: {', '.join(BOARDS)}") from None
+        raise BoardError(f"unknown board {name!r}; known boards: {', '.join(BOARDS)}") from None

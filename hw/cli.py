@@ -34,8 +34,11 @@ from pathlib import Path
 
 import numpy as np
 
+from sqz.cli_common import require_labels, write_json
+from sqz.errors import SqzError
 
-class HlsCliError(ValueError):
+
+class HlsCliError(SqzError, ValueError):
     """A user error of `sqz hls` (the main CLI prints it and exits 2)."""
 
 
@@ -128,7 +131,7 @@ def cmd_hls(args) -> int:
     from hw import scripts
     from hw.boards import get_board
     from hw.convert import plan_design, uniform_spec
-    from model.architecture import get_architecture
+    from model.architecture import ArchitectureError, get_architecture
     from model.squeezenet import build_keras, keras_weights
     from quant.spec import QuantSpec
 
@@ -144,15 +147,15 @@ def cmd_hls(args) -> int:
         raise HlsCliError("--csim needs a calibrated --spec (uniform --bits formats are for estimates only)")
     if args.csim and not args.data:
         raise HlsCliError("--csim needs --data (a folder with labels.txt)")
-    if args.csim and not Path(args.data, "labels.txt").exists():
-        raise HlsCliError(f"--data {args.data}: no labels.txt there")
+    if args.csim:
+        require_labels(args.data)
     if args.input_size is not None and args.input_size != arch.input_size:
         if args.bits is None or args.csim:
             raise HlsCliError(f"--input-size {args.input_size}: only with --bits and without --csim (a calibrated "
                               f"spec and the C simulation are for {arch.name}'s {arch.input_size} px)")
         try:
             arch.shapes(args.input_size)
-        except ValueError as e:
+        except ArchitectureError as e:
             raise HlsCliError(f"--input-size {args.input_size}: {e}") from None
     if args.spec:
         spec = QuantSpec.load(args.spec, arch)
@@ -165,12 +168,7 @@ def cmd_hls(args) -> int:
 
     t0 = time.perf_counter()
     loadable = _loadable(args)
-    try:
-        reuse = _reuse(args, arch, board, spec, loadable)
-    except ValueError as e:
-        if isinstance(e, HlsCliError):
-            raise
-        raise HlsCliError(f"--weights-in-uram: {e}") from None
+    reuse = _reuse(args, arch, board, spec, loadable)   # a --weights-in-uram it cannot load: UnsupportedModelError
     keras_model = build_keras(arch, args.input_size, softmax=False, weights=keras_weights(params))
     design = plan_design(keras_model, spec, arch, reuse=reuse, board=board, clock_mhz=args.clock,
                          weights_note=weights_note, loadable=loadable)
@@ -195,7 +193,7 @@ def cmd_hls(args) -> int:
               + f" -> {'met' if budget['met'] else 'NOT met'} by the estimate ({est.fps:.1f} fps, {est.dsp} DSP)")
     if design.loadable:
         print(f"weights of {', '.join(design.loadable)} in UltraRAM: send {project.path / 'weights_stream.bin'} "
-              f"with the top's mode = 1 before the first frame (layout: sqz_manifest.json weight_load)")
+              f"with the top's mode = 1 before the first frame (layout: manifest.json weight_load)")
     if est.assumptions:
         print("NOTE: the folding and the estimate above assume a weight-load path for more weights than the generated "
               "project loads (its other weight ROMs are bitstream-initialised: block RAM or LUTs)")
@@ -223,9 +221,7 @@ def cmd_hls(args) -> int:
                                               if design.loadable else None)},
         "vivado": {"tools": scripts.tools_available(), "instructions": scripts.instructions(project.path)},
     })
-    if args.json:
-        Path(args.json).parent.mkdir(parents=True, exist_ok=True)
-        Path(args.json).write_text(json.dumps(payload, indent=1) + "\n")
+    write_json(args.json, payload)
     return 0
 
 

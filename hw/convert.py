@@ -45,7 +45,7 @@ from hw.ops.base import MAX_ACCUM_BITS, MAX_DATA_BITS, SATURATING  # noqa: F401
 from hw.ops.conv import conv_result_format  # noqa: F401  (re-exported: tests and benchmarks use it)
 from hw.ops.cost import closest, valid_reuse_factors
 from hw.ops.registry import check_architecture, precision_format  # noqa: F401
-from model.architecture import Architecture, Fire, get_architecture
+from model.architecture import Architecture, ArchitectureError, Fire, get_architecture
 from quant.fixed_point import FixedFormat
 from quant.formats import uniform_spec  # noqa: F401  (re-exported: `sqz hls --bits`)
 from quant.spec import QuantSpec
@@ -55,7 +55,7 @@ PROJECT_NAME = "myproject"
 FORMAT_VERSION = 1            # bump when the generated project changes in a way sources do not show
 HW_DIR = Path(__file__).resolve().parent
 # everything that decides the generated project besides the inputs (part of the build cache key)
-GENERATOR_SOURCES = ("convert.py", "project.py", "axi.py", "scripts.py", *sorted(
+GENERATOR_SOURCES = ("convert.py", "project.py", "scripts.py", "../host/axi.py", "../host/manifest.py", *sorted(
     str(p.relative_to(HW_DIR)) for p in (HW_DIR / "ops").glob("*.py")),
     "kernels/sqz_common.h", "kernels/sqz_fire.h", "kernels/sqz_pool.h", "kernels/sqz_axi.h", "kernels/sqz_conv.h")
 
@@ -196,7 +196,7 @@ def keras_input_size(model, arch: Architecture) -> int:
     size = int(shape[0])
     try:
         arch.shapes(size)
-    except ValueError as e:
+    except ArchitectureError as e:
         raise UnsupportedModelError(f"Keras model {model.name}: {e}") from None
     return size
 

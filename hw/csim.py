@@ -6,7 +6,7 @@
 
 Images go through hls4ml's own bridge (`myproject_double`: the float -> input_t cast of the input
 format, the network, result_t -> double), exactly what hls4ml's `predict` calls, or, with
-`axi_logit_codes`, through the AXI4-Stream top the FPGA will run (codes packed by hw/axi.py).
+`axi_logit_codes`, through the AXI4-Stream top the FPGA will run (codes packed by host/axi.py).
 The library runs in child processes (hw/csim_worker.py), one per CPU core by default: a crash in C++
 becomes a CSimError here instead of killing the caller, and images are simulated in parallel.
 Inputs are checked (shape, finite values) before any C++ runs.
@@ -44,15 +44,12 @@ class CSimulator:
         self.project = project
         self.weight_words = project.weight_words()     # None: no loadable layers; checked against the manifest
         self.load_weights = load_weights
-        m = project.manifest
-        self.input_shape = tuple(m["input"]["shape"])
-        self.n_out = int(m["output"]["n"])
-        self.input_format = FixedFormat.parse(m["input"]["format"])
-        self.logit_format = FixedFormat.parse(m["output"]["format"])
-        from hw.axi import AxiPacking
-        a = m["axi"]
-        self.packing = AxiPacking(a["height"], a["width"], a["channels"], a["in_bits"], a["in_lane"], a["n_out"],
-                                  a["out_bits"], a["out_signed"], a["out_lane"])
+        m = project.manifest                            # host.manifest.Manifest
+        self.input_shape = tuple(m.input.shape)
+        self.n_out = m.output.n
+        self.input_format = FixedFormat.parse(m.input.format)
+        self.logit_format = FixedFormat.parse(m.output.format)
+        self.packing = m.axi
         self.workers = max(1, workers or os.cpu_count() or 1)
         self.timeout = timeout
         self.seconds_per_image: np.ndarray = np.zeros(0)
@@ -77,7 +74,7 @@ class CSimulator:
     def trace(self, x: np.ndarray) -> tuple[np.ndarray, dict[str, np.ndarray]]:
         """Logit codes and, per traced layer (the project's plan_design(trace=...)), the integer codes of
         its output (N, *shape) in that layer's output format -- checked to be codes, as the logits are."""
-        entries = self.project.manifest.get("trace") or []
+        entries = self.project.manifest.trace
         if not entries:
             raise ValueError(f"{self.project.path}: no layer is traced in this project (plan_design(trace=...))")
         x = self._check_images(x)

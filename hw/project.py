@@ -4,7 +4,10 @@
     sim = project.simulator()                      # hw.csim.CSimulator, runs in child processes
 
 Layout of a project folder (everything relative: the folder can be moved or copied):
-    sqz_manifest.json         what it is: content key, formats, shapes, AXI packing, board (read by hosts)
+    manifest.json             what it is, for the host: content key, formats, shapes, AXI packing, control
+                              registers, board, estimate (host/manifest.py Manifest; written and read only
+                              through that type)
+    spec.json, spec.weights.npz   the QuantSpec as quant/spec.py saves it (the manifest embeds the same JSON)
     firmware/                 hls4ml's project: myproject.cpp, parameters.h, defines.h, weights/, nnet_utils/
                               (with sqz's kernels), plus sqz_top.cpp/.h: the AXI4-Stream top for Vitis HLS
     firmware/weights/sqz_codes.h  every weight array as integer codes, for C simulation (see below)
@@ -13,7 +16,7 @@ Layout of a project folder (everything relative: the folder can be moved or copi
     build_csim.sh             g++ build of the library (what `compile()` would run, minus hls4ml's stamps)
     sqz_hls.tcl, sqz_vivado.tcl, BUILD.md   Vitis HLS synthesis and Vivado block design (hw/scripts.py)
     weights_stream.bin        only with loadable layers (Design.loadable): the weight-load stream, uint64
-                              little-endian beats (hw/axi.py WeightStream; layout in the manifest's
+                              little-endian beats (host/axi.py WeightStream; layout in the manifest's
                               "weight_load"), to send with the top's mode = 1 before any image
 
 Loadable layers: their weights are namespace-scope arrays `sqz_w_<layer>` defined in myproject.cpp,
@@ -30,10 +33,13 @@ where ap_fixed initializers of conv10's 512,000 weights take many minutes of g++
 Cache: the folder's manifest records `Design.key()` -- a hash of the weights, the spec, the reuse
 factors, the board, the generator sources and hls4ml's version. `build_project` returns an existing
 folder with the same key untouched (no conversion, no compile); anything else is regenerated in a
-staging folder and swapped in whole, so an interrupted build never looks finished.
+staging folder and swapped in whole, so an interrupted build never looks finished. A folder that sqz
+generated with an older manifest (sqz_manifest.json, or another manifest version) is regenerated; any
+other non-empty folder is refused.
 """
 from __future__ import annotations
 
+import hashlib
 import io
 import json
 import os
@@ -45,18 +51,22 @@ from pathlib import Path
 
 import numpy as np
 
-from hw.axi import AxiPacking, WeightStream
+from host.axi import AxiPacking, WeightStream
+from host.manifest import (MANIFEST_FILE, MANIFEST_FORMAT, ControlRegisters, InputInfo, Manifest, ManifestError,
+                           OutputInfo, Resources, ToolVersions)
 from hw.convert import PROJECT_NAME, Design, to_hls4ml
+from sqz.errors import SqzError
 
-MANIFEST = "sqz_manifest.json"
-MANIFEST_FORMAT = "sqz-hls-project"
+MANIFEST = MANIFEST_FILE
+LEGACY_MANIFEST, LEGACY_FORMAT = "sqz_manifest.json", "sqz-hls-project"   # before host/manifest.py
+SPEC_FILE = "spec.json"
 LIBRARY = "firmware/libsqz_csim.so"
 BUILD_SCRIPT = "build_csim.sh"
 TOP = "sqz_top"
 WEIGHT_STREAM = "weights_stream.bin"
 
 
-class ProjectError(ValueError):
+class ProjectError(SqzError, ValueError):
     """A folder that is not (or no longer) a usable sqz HLS project."""
 
 
@@ -67,19 +77,16 @@ class BuildError(RuntimeError):
 class Project:
     def __init__(self, path: str | Path):
         self.path = Path(path)
-        manifest = self.path / MANIFEST
         try:
-            self.manifest = json.loads(manifest.read_text())
-        except (OSError, json.JSONDecodeError) as e:
-            raise ProjectError(f"{self.path}: not an sqz HLS project (cannot read {MANIFEST}: {e})") from None
-        if self.manifest.get("format") != MANIFEST_FORMAT:
-            raise ProjectError(f"{manifest}: not an sqz HLS project manifest")
+            self.manifest: Manifest = Manifest.load(self.path / MANIFEST)
+        except ManifestError as e:
+            raise ProjectError(f"{self.path}: not a usable sqz HLS project ({e})") from None
         self.cache_hit = False
         self.times: dict[str, float] = {}
 
     @property
     def key(self) -> str:
-        return self.manifest["key"]
+        return self.manifest.key
 
     @property
     def library(self) -> Path:
@@ -92,22 +99,21 @@ class Project:
     @property
     def weight_stream(self) -> WeightStream | None:
         """The layout of the weight-load stream, or None for a design without loadable layers."""
-        load = self.manifest.get("weight_load")
-        return WeightStream.from_json(load) if load else None
+        return self.manifest.weight_load
 
     def weight_words(self) -> np.ndarray | None:
         """weights_stream.bin as uint64 beats (header first), checked against the manifest's layout."""
         layout = self.weight_stream
         if layout is None:
             return None
-        path = self.path / WEIGHT_STREAM
+        path = self.path / (self.manifest.weight_load_file or WEIGHT_STREAM)
         try:
             words = np.fromfile(path, dtype="<u8")
         except OSError as e:
             raise ProjectError(f"{path}: cannot read the weight stream ({e})") from None
         if len(words) != layout.total_beats or (len(words) and words[0] != layout.header()):
             raise ProjectError(f"{path}: {len(words)} beats, expected {layout.total_beats} beginning with the header "
-                               f"{int(layout.header()):#018x} (sqz_manifest.json weight_load)")
+                               f"{int(layout.header()):#018x} ({MANIFEST} weight_load)")
         return words.astype(np.uint64)
 
     def build(self) -> float:
@@ -138,18 +144,16 @@ def build_project(design: Design, out_dir: str | Path, compile: bool = True) -> 
     """Write (or reuse) the project for `design` in out_dir; compile its C simulation if asked."""
     out = Path(out_dir)
     key = design.key()
-    if (out / MANIFEST).exists():
+    if generated_by_sqz(out):
         try:
             existing = Project(out)
         except ProjectError:
-            existing = None
+            existing = None               # an older manifest version, or damaged: regenerated below
         if existing is not None and existing.key == key:
             existing.cache_hit = True
             if compile and not existing.built:
                 existing.build()
             return existing
-        if existing is None:
-            raise ProjectError(f"{out}: exists and is not an sqz HLS project; refusing to overwrite it")
     elif out.exists() and any(out.iterdir()):
         raise ProjectError(f"{out}: exists, is not empty and is not an sqz HLS project; refusing to overwrite it")
 
@@ -183,6 +187,18 @@ def build_project(design: Design, out_dir: str | Path, compile: bool = True) -> 
     project = Project(out)
     project.times = times
     return project
+
+
+def generated_by_sqz(path: Path) -> bool:
+    """Whether the folder holds a manifest sqz wrote (this version or an older one, valid or not)."""
+    for name, fmt in ((MANIFEST, MANIFEST_FORMAT), (LEGACY_MANIFEST, LEGACY_FORMAT)):
+        try:
+            data = json.loads((path / name).read_text())
+        except (OSError, ValueError):
+            continue
+        if isinstance(data, dict) and data.get("format") == fmt:
+            return True
+    return False
 
 
 # -- what sqz adds to hls4ml's project ---------------------------------------------------------------
@@ -283,7 +299,7 @@ def write_loadable_weights(path: Path, model, design: Design) -> WeightStream | 
     text = text.replace("#pragma HLS DATAFLOW", "#pragma HLS DATAFLOW" + stable, 1)
     text += f"""
 // Load mode of sqz_top (generated by sqz hw/project.py): header, payload, one reply beat
-// (packing: nnet_utils/sqz_axi.h and hw/axi.py WeightStream).
+// (packing: nnet_utils/sqz_axi.h and host/axi.py WeightStream).
 void sqz_load_weights(hls::stream<sqz::axi_word> &in, hls::stream<sqz::axi_word> &reply) {{
 {chr(10).join(pragmas)}
     const sqz::axi_word head = in.read();
@@ -466,37 +482,58 @@ def _trace_entries(model, design: Design) -> list[dict]:
     return out
 
 
+def weights_digest(design: Design) -> str:
+    """sha256 of the integer codes the design computes with: for each convolution in name order, its weight
+    codes (OIHW) and its bias codes (the spec's bias format), little-endian int64, each block preceded by
+    "<layer>.w<shape>:" or "<layer>.b<shape>:"."""
+    h = hashlib.sha256()
+    for name in sorted(design.params):
+        w, b = design.params[name]
+        bias = design.spec.layers[name].bias.quantize(np.asarray(b, np.float64))
+        for tag, codes in (("w", design.spec.weight_codes(name, w)), ("b", bias)):
+            codes = np.ascontiguousarray(codes, dtype="<i8")
+            h.update(f"{name}.{tag}{codes.shape}:".encode())
+            h.update(codes.tobytes())
+    return h.hexdigest()
+
+
+def design_resources(design: Design) -> Resources:
+    """The estimate of exactly the generated design (source "estimate": hw/estimate.py, before synthesis)."""
+    est = design.estimate()
+    return Resources(source=est.source, dsp=int(est.dsp), bram18=int(est.bram18), uram=int(est.uram),
+                     lut=int(est.lut), ii_cycles=int(est.ii_cycles), clock_mhz=float(est.clock_mhz),
+                     fps=round(float(est.fps), 2), fits=bool(est.fits))
+
+
 def write_manifest(path: Path, design: Design, key: str, packing: AxiPacking, model,
-                   stream: WeightStream | None = None) -> None:
+                   stream: WeightStream | None = None) -> Manifest:
+    """manifest.json (host/manifest.py), and the spec beside it (spec.json + its weight codes, if any)."""
     from importlib import metadata
 
     in_t, out_t = _io_names(model)
     logit = design.logit_format
     (inp,), (out,) = model.get_input_variables(), model.get_output_variables()
-    manifest = {
-        "format": MANIFEST_FORMAT, "version": 1, "key": key,
-        "model": design.arch.name, "weights": design.weights_note,
-        "board": design.board.name, "part": design.board.part, "clock_mhz": design.clock_mhz,
-        "top": TOP, "hls4ml_top": PROJECT_NAME, "hls4ml": metadata.version("hls4ml"), "backend": "Vitis",
-        "io_type": "io_stream", "fused_fire": design.fuse_fire,
-        "fifo_depths": sorted({int(v.pragma[1]) for l in model.get_layers() for v in l.variables.values()
-                               if isinstance(getattr(v, "pragma", None), tuple) and v.pragma[0] == "stream"}),
-        "input": {"shape": [design.input_size, design.input_size, design.arch.in_channels],
-                  "format": str(design.spec.input), "frac": design.spec.input.frac, "cpp_type": in_t,
-                  "layout": "HWC, row-major", "bridge_name": inp.name},
-        "output": {"n": int(np.prod(out.shape)), "format": str(logit), "frac": logit.frac, "cpp_type": out_t,
-                   "meaning": "logits (no softmax)"},
-        "axi": packing.to_json(),
-        "weight_load": None if stream is None else {
-            **stream.to_json(), "file": WEIGHT_STREAM, "byte_order": "little-endian uint64 beats",
-            "control": "s_axilite bundle 'control': ap_ctrl_hs and the scalar 'mode' (Vitis HLS puts the first "
-                       "scalar at offset 0x10; check the .hwh). Write mode = 1, start, send the stream on the "
-                       "DMA's MM2S channel and read the one reply beat on S2MM; then mode = 0 for frames."},
-        "csim": {"library": LIBRARY, "build": BUILD_SCRIPT, "double": f"{PROJECT_NAME}_double",
-                 "float": f"{PROJECT_NAME}_float", "axi": "sqz_axi_run"},
-        "reuse": design.reuse,
-        "trace": _trace_entries(model, design),
-        "layers": [p.to_json() for p in design.layers],
-        "spec": design.spec.to_json(),
-    }
-    (path / MANIFEST).write_text(json.dumps(manifest, indent=1) + "\n")
+    design.spec.save(path / SPEC_FILE)
+    spec = json.loads((path / SPEC_FILE).read_text())
+    manifest = Manifest(
+        key=key, model=design.arch.name, weights=design.weights_note, weights_sha256=weights_digest(design),
+        board=design.board.name, part=design.board.part, board_part=design.board.board_part,
+        clock_mhz=design.clock_mhz, top=TOP,
+        input=InputInfo(shape=(design.input_size, design.input_size, design.arch.in_channels),
+                        format=str(design.spec.input), frac=design.spec.input.frac, layout="HWC, row-major",
+                        cpp_type=in_t, bridge_name=inp.name),
+        output=OutputInfo(n=int(np.prod(out.shape)), format=str(logit), frac=logit.frac,
+                          meaning="logits (no softmax)", cpp_type=out_t),
+        axi=packing, spec=spec, tools=ToolVersions(hls4ml=metadata.version("hls4ml")),
+        resources=design_resources(design),
+        weight_load=stream, weight_load_file=None if stream is None else WEIGHT_STREAM,
+        control=None if stream is None else ControlRegisters(),
+        spec_weights_file=(spec.get("weights") or {}).get("file"),
+        hls4ml_top=PROJECT_NAME, backend="Vitis", io_type="io_stream", fused_fire=design.fuse_fire,
+        fifo_depths=sorted({int(v.pragma[1]) for l in model.get_layers() for v in l.variables.values()
+                            if isinstance(getattr(v, "pragma", None), tuple) and v.pragma[0] == "stream"}),
+        csim={"library": LIBRARY, "build": BUILD_SCRIPT, "double": f"{PROJECT_NAME}_double",
+              "float": f"{PROJECT_NAME}_float", "axi": "sqz_axi_run"},
+        reuse=design.reuse, trace=_trace_entries(model, design), layers=[p.to_json() for p in design.layers])
+    manifest.save(path / MANIFEST)
+    return manifest

@@ -13,6 +13,12 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
+from sqz.errors import SqzError
+
+
+class ArchitectureError(SqzError, ValueError):
+    """An unknown model name, or an input size the network cannot take."""
+
 
 @dataclass(frozen=True)
 class Conv:
@@ -125,11 +131,11 @@ def output_shape(layer: Layer, shape: tuple[int, int, int]) -> tuple[int, int, i
     if isinstance(layer, Conv):
         oh, ow = conv_out(h, layer.kernel, layer.stride, layer.pad), conv_out(w, layer.kernel, layer.stride, layer.pad)
         if oh < 1 or ow < 1:
-            raise ValueError(f"{layer.name}: input {h}x{w} is smaller than its {layer.kernel}x{layer.kernel} kernel")
+            raise ArchitectureError(f"{layer.name}: input {h}x{w} is smaller than its {layer.kernel}x{layer.kernel} kernel")
         return (oh, ow, layer.filters)
     if isinstance(layer, MaxPool):
         if h < layer.kernel or w < layer.kernel:
-            raise ValueError(f"{layer.name}: input {h}x{w} is smaller than its {layer.kernel}x{layer.kernel} window")
+            raise ArchitectureError(f"{layer.name}: input {h}x{w} is smaller than its {layer.kernel}x{layer.kernel} window")
         return (pool_out(h, layer.kernel, layer.stride), pool_out(w, layer.kernel, layer.stride), c)
     if isinstance(layer, Fire):
         return (h, w, layer.filters)
@@ -173,4 +179,4 @@ def get_architecture(name: str) -> Architecture:
     try:
         return ARCHITECTURES[name]()
     except KeyError:
-        raise ValueError(f"unknown model {name!r}; known: {', '.join(ARCHITECTURES)}") from None
+        raise ArchitectureError(f"unknown model {name!r}; known: {', '.join(ARCHITECTURES)}") from None

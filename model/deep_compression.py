@@ -23,6 +23,7 @@ from pathlib import Path
 import numpy as np
 
 from model.architecture import Architecture, squeezenet1_0
+from sqz.errors import SqzError
 
 DEFAULT_PATH = Path(__file__).resolve().parent / "weights" / "compressed_SqueezeNet.net"
 FILE_SIZE = 675_763
@@ -35,7 +36,7 @@ for _n in range(2, 10):
     CAFFE_NAMES[f"fire{_n}_expand3x3"] = f"fire{_n}/conv3x3_2"
 
 
-class WeightFileError(ValueError):
+class WeightFileError(SqzError, ValueError):
     """The weights file is truncated, altered or does not match the architecture."""
 
 

@@ -63,6 +63,8 @@ from typing import Iterator, List, Optional, Sequence, Tuple
 import numpy as np
 from PIL import Image
 
+from sqz.errors import SqzError
+
 __all__ = [
     "CROP_SIZE",
     "RESIZE_SHORTER",
@@ -70,6 +72,8 @@ __all__ = [
     "NUM_CLASSES",
     "BadImageError",
     "LabelsFormatError",
+    "LabelsNotFoundError",
+    "DatasetError",
     "LabelEntry",
     "to_rgb",
     "resize_and_crop",
@@ -99,7 +103,7 @@ _ALPHA_MODES = {"RGBA", "RGBa", "LA", "La", "PA"}
 _INT16_MODES = {"I;16", "I;16L", "I;16B", "I;16N"}
 
 
-class BadImageError(Exception):
+class BadImageError(SqzError):
     """An image file could not be read or decoded.  ``path`` and ``reason`` say which and why."""
 
     def __init__(self, path, reason: str):
@@ -111,7 +115,7 @@ class BadImageError(Exception):
         return f"bad image {self.path!r}: {self.reason}"
 
 
-class LabelsFormatError(ValueError):
+class LabelsFormatError(SqzError, ValueError):
     """A labels / synset file is malformed.  ``path`` and ``lineno`` (1-based) say where."""
 
     def __init__(self, path, lineno: Optional[int], reason: str, line: Optional[str] = None):
@@ -127,6 +131,17 @@ class LabelsFormatError(ValueError):
         if self.line is not None:
             text += f": {self.line!r}"
         return text
+
+
+class LabelsNotFoundError(SqzError, FileNotFoundError):
+    """The labels file of a dataset folder does not exist (``filename`` names it)."""
+
+    def __str__(self) -> str:
+        return f"{self.filename}: labels file not found"
+
+
+class DatasetError(SqzError, ValueError):
+    """An impossible selection of a dataset's images (limit, indices, batch size)."""
 
 
 # --------------------------------------------------------------------------- #
@@ -277,7 +292,7 @@ def read_labels(path, num_classes: int = NUM_CLASSES) -> List[LabelEntry]:
     """
     path = os.fspath(path)
     if not os.path.isfile(path):
-        raise FileNotFoundError(2, "labels file not found", path)
+        raise LabelsNotFoundError(2, "labels file not found", path)
     entries: List[LabelEntry] = []
     seen = {}
     for lineno, raw in enumerate(_read_lines(path), start=1):
@@ -379,18 +394,18 @@ class ImageFolderDataset:
         n = len(self.all_entries)
         if indices is not None:
             if start is not None or stop is not None or step is not None:
-                raise ValueError("give either indices or start/stop/step, not both")
+                raise DatasetError("give either indices or start/stop/step, not both")
             sel = [int(i) for i in indices]
             bad = [i for i in sel if not 0 <= i < n]
             if bad:
-                raise ValueError(f"indices out of range 0..{n - 1} for {self.labels_path}: {bad[:5]}")
+                raise DatasetError(f"indices out of range 0..{n - 1} for {self.labels_path}: {bad[:5]}")
             if len(set(sel)) != len(sel):
-                raise ValueError("indices contain duplicates")
+                raise DatasetError("indices contain duplicates")
         else:
             sel = list(range(n))[slice(start, stop, step)]
         if limit is not None:
             if int(limit) < 0:
-                raise ValueError(f"limit must be >= 0, got {limit}")
+                raise DatasetError(f"limit must be >= 0, got {limit}")
             sel = sel[:int(limit)]
         self._selection_args = dict(start=start, stop=stop, step=step, limit=limit,
                                     requested_indices=None if indices is None
@@ -495,7 +510,7 @@ class ImageFolderDataset:
         ``skip_paths``: paths (as in ``paths``) not to load, e.g. already evaluated ones.
         """
         if int(batch_size) <= 0:
-            raise ValueError(f"batch_size must be positive, got {batch_size}")
+            raise DatasetError(f"batch_size must be positive, got {batch_size}")
         batch_size = int(batch_size)
         self.skipped = []
         shape = (batch_size, self.size, self.size, 3)

@@ -10,7 +10,7 @@ import numpy as np
 
 def add_commands(sub) -> None:
     from quant.rounding import WEIGHT_ROUNDINGS
-    from sqz.cli import SAMPLE_DIR
+    from sqz.cli_common import SAMPLE_DIR
 
     p = sub.add_parser("quantize", help="Ristretto-style dynamic fixed point: calibrate, search widths, write a QuantSpec")
     p.add_argument("--model", default="squeezenet1_0")
@@ -55,7 +55,8 @@ def cmd_quantize(args) -> int:
     from quant.emulator import FixedPointEmulator
     from quant import plots
     from quant.search import SearchSet, search, weight_bytes
-    from sqz.cli import CliError, _machine, _params, _print_table, _selection_summary, _write_json
+    from sqz.cli_common import (CliError, machine, print_table, require_labels, selection_summary,
+                                trained_params, write_json)
     from sqz.evaluate import evaluate
 
     uniform = args.weight_bits is not None or args.activation_bits is not None
@@ -63,11 +64,14 @@ def cmd_quantize(args) -> int:
         raise CliError("--weight-bits and --activation-bits go together")
     if uniform == (args.margin is not None):
         raise CliError("give either --margin (search) or --weight-bits/--activation-bits (no search)")
+    if args.margin is not None and not args.margin >= 0:
+        raise CliError(f"--margin must be >= 0 (an absolute top-1 loss, 0.01 = 1 point), got {args.margin}")
+    if not 0 < args.percentile <= 100:
+        raise CliError(f"--percentile must be in (0, 100], got {args.percentile}")
     arch = get_architecture(args.model)
-    params = _params(args.model)
-    for d in (args.calib, args.data):
-        if not Path(d, "labels.txt").exists():
-            raise CliError(f"{d}: no labels.txt there")
+    params = trained_params(args.model)
+    require_labels(args.calib, "--calib")
+    require_labels(args.data, "--data")
     calib = ImageFolderDataset(args.calib, limit=args.calib_limit, start=args.calib_start, stop=args.calib_stop,
                                skip_bad=args.skip_bad)
     evalset = ImageFolderDataset(args.data, limit=args.limit, start=args.start, stop=args.stop, skip_bad=args.skip_bad)
@@ -108,7 +112,7 @@ def cmd_quantize(args) -> int:
                          np.concatenate(float_logits), work / "search_scores.jsonl")
         result = search(cal, sset, args.margin, make, per_layer=not args.no_per_layer, progress=say)
         spec = result.spec
-    spec.calibration.update({"data": str(Path(args.calib).resolve()), "selection": _selection_summary(calib),
+    spec.calibration.update({"data": str(Path(args.calib).resolve()), "selection": selection_summary(calib),
                              "skipped": len(calib.skipped)})
     spec.save(out)
 
@@ -134,11 +138,11 @@ def cmd_quantize(args) -> int:
         "margin": args.margin,
         "rules": {"weights": args.weight_rule, "activations": args.activation_rule, "percentile": args.percentile,
                   "rounding": args.rounding, "weight_rounding": args.weight_rounding},
-        "calibration": {"data": str(Path(args.calib).resolve()), "selection": _selection_summary(calib),
+        "calibration": {"data": str(Path(args.calib).resolve()), "selection": selection_summary(calib),
                         "images": cal.images, "seconds": calib_s, "layers": cal.summary()},
-        "evaluation": {"data": str(Path(args.data).resolve()), "selection": _selection_summary(evalset),
+        "evaluation": {"data": str(Path(args.data).resolve()), "selection": selection_summary(evalset),
                        "skipped": [{"path": p, "reason": r} for p, r in evalset.skipped]},
-        "machine": _machine(),
+        "machine": machine(),
     }
     if result:
         report["search"] = {"sweeps": result.sweeps, "search_top1": result.search_top1, "search_kl": result.search_kl,
@@ -152,8 +156,8 @@ def cmd_quantize(args) -> int:
         paths.append(plots.pareto_plot(result.pareto, result.points, sset.float_top1, args.margin,
                                        plot_dir / "pareto.png"))
     report["plots"] = [str(p) for p in paths]
-    _write_json(args.json, report)
-    _print_table(f"{args.model}: float vs fixed point on {fx['n']} held-out images ({args.data})", [
+    write_json(args.json, report)
+    print_table(f"{args.model}: float vs fixed point on {fx['n']} held-out images ({args.data})", [
         ("calibration", f"{cal.images} images of {args.calib}"),
         ("float  top-1 / top-5", f"{100 * fl['top1']:.2f} % / {100 * fl['top5']:.2f} %"),
         ("fixed  top-1 / top-5", f"{100 * fx['top1']:.2f} % / {100 * fx['top5']:.2f} %"),

@@ -41,6 +41,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from sqz.errors import SqzError
+
 ROUNDING_MODES = (
     "AP_TRN",
     "AP_TRN_ZERO",
@@ -56,8 +58,9 @@ _TWO63 = 2.0**63
 _TWO64 = 2.0**64
 
 
-class FormatError(ValueError):
-    """An invalid fixed-point format (bad parameters or unparsable text)."""
+class FormatError(SqzError, ValueError):
+    """An invalid fixed-point format (bad parameters or unparsable text): a user error where it comes from
+    a spec file or an option (e.g. a width beyond 64 bits)."""
 
 
 _NAME = r"\s*(AP_[A-Z_]+)\s*"

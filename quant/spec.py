@@ -29,15 +29,16 @@ from pathlib import Path
 
 import numpy as np
 
-from model.architecture import Architecture, Conv, Fire, GlobalAvgPool, get_architecture
+from model.architecture import Architecture, ArchitectureError, Conv, Fire, GlobalAvgPool, get_architecture
 from quant.fixed_point import FixedFormat, FormatError
 from quant.formats import check_avgpool, conv_format_rules
+from sqz.errors import SqzError
 
 SPEC_FORMAT = "sqz-quantspec"
 SPEC_VERSION = 1
 
 
-class SpecError(ValueError):
+class SpecError(SqzError, ValueError):
     """A QuantSpec that cannot describe this network; the message names the file, layer and field."""
 
 
@@ -148,7 +149,7 @@ class QuantSpec:
                 raise SpecError(f"{where}: missing field {key!r}")
         try:
             arch = arch or get_architecture(data["model"])
-        except ValueError as e:
+        except ArchitectureError as e:
             raise SpecError(f"{where}: field 'model': {e}") from None
 
         def fmt(text, field_name):

@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import sys
 import time
@@ -10,43 +9,16 @@ from pathlib import Path
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")   # keep TensorFlow's start-up chatter off the table
 
-ROOT = Path(__file__).resolve().parents[1]
-SAMPLE_DIR = ROOT / "data" / "imagenet_sample"
-
-
-class CliError(Exception):
-    """A user error: printed as one line, exit status 2."""
-
-
-def _write_json(path: str | None, payload: dict) -> None:
-    if path:
-        Path(path).parent.mkdir(parents=True, exist_ok=True)
-        Path(path).write_text(json.dumps(payload, indent=1) + "\n")
-
-
-def _print_table(title: str, rows: list[tuple[str, object]]) -> None:
-    width = max(len(k) for k, _ in rows)
-    print(title)
-    for k, v in rows:
-        print(f"  {k:<{width}}  {v}")
+from sqz.cli_common import (SAMPLE_DIR, CliError, machine, print_table, require_labels, selection_summary,
+                            trained_params, write_json)
+from sqz.errors import SqzError
 
 
 def _dataset(args, **selection):
     from model.imagenet import ImageFolderDataset
 
-    if not Path(args.data, "labels.txt").exists():
-        raise CliError(f"--data {args.data}: no labels.txt there (expected lines 'relative/path <class index>')")
+    require_labels(args.data)
     return ImageFolderDataset(args.data, limit=args.limit, skip_bad=args.skip_bad, **selection)
-
-
-def _params(model_name: str):
-    """Float weights of the real model: conv name -> (weight OIHW, bias)."""
-    from model.deep_compression import decode, float_params
-    from model.architecture import get_architecture
-
-    if model_name != "squeezenet1_0":
-        raise CliError(f"--model {model_name}: no trained weights ship for it (only squeezenet1_0)")
-    return float_params(decode(arch=get_architecture(model_name)))
 
 
 # -- eval ------------------------------------------------------------------------------------
@@ -63,7 +35,7 @@ def cmd_eval(args) -> int:
         from quant.spec import QuantSpec
 
         spec = QuantSpec.load(args.spec, arch)
-        emulator = FixedPointEmulator(arch, _params(args.model), spec)
+        emulator = FixedPointEmulator(arch, trained_params(args.model), spec)
         predict, precision = emulator.logit_codes, "fixed"
     else:
         from model.squeezenet import load_pretrained
@@ -78,37 +50,21 @@ def cmd_eval(args) -> int:
     result = evaluate(predict, dataset, args.batch_size, preds, progress=not args.quiet)
     payload = {"model": args.model, "precision": precision, "n": result["n"], "top1": result["top1"],
                "top5": result["top5"], "images_per_s": result["images_per_s"],
-               "data": str(Path(args.data).resolve()), "selection": _selection_summary(dataset),
+               "data": str(Path(args.data).resolve()), "selection": selection_summary(dataset),
                "skipped": [{"path": p, "reason": r} for p, r in dataset.skipped],
                "batch_size": args.batch_size, "wall_s": time.perf_counter() - t0,
-               "resumed": result["resumed"], "machine": _machine()}
+               "resumed": result["resumed"], "machine": machine()}
     if args.spec:
         payload["spec"] = str(Path(args.spec).resolve())
         payload["saturations"] = emulator.saturation_report()
-    _print_table(f"{args.model} {precision} on {args.data}", [
+    print_table(f"{args.model} {precision} on {args.data}", [
         ("images", result["n"]), ("top-1", f"{100 * result['top1']:.2f} %"),
         ("top-5", f"{100 * result['top5']:.2f} %"),
         ("images/s", f"{result['images_per_s']:.1f} (batch {args.batch_size}, decoding excluded)"
          if result["images_per_s"] else "n/a (all resumed)"),
         ("skipped", len(dataset.skipped))])
-    _write_json(args.json, payload)
+    write_json(args.json, payload)
     return 0
-
-
-def _selection_summary(dataset) -> dict:
-    """Which labels.txt lines were used, compactly (the full index list is in the predictions file)."""
-    sel = dataset.selection()
-    lines = sel.pop("line_numbers")
-    sel.pop("indices")
-    sel["labels_file"] = str(sel["labels_file"])
-    sel["first_line"], sel["last_line"] = (lines[0], lines[-1]) if lines else (None, None)
-    return sel
-
-
-def _machine() -> str:
-    import platform
-
-    return f"{platform.machine()}, {os.cpu_count()} cores, {platform.python_implementation()} {platform.python_version()}"
 
 
 # -- parser ------------------------------------------------------------------------------------
@@ -148,12 +104,11 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    """Run a command. A user error (sqz.errors.SqzError) is one line on stderr and exit status 2; anything
+    else is a bug and propagates (traceback, exit status 1 under `python -m sqz`)."""
     args = build_parser().parse_args(argv)
-    from model.deep_compression import WeightFileError
-    from model.imagenet import BadImageError, LabelsFormatError
-
     try:
         return args.func(args)
-    except (CliError, WeightFileError, BadImageError, LabelsFormatError, FileNotFoundError, ValueError) as e:
+    except SqzError as e:
         print(f"error: {e}", file=sys.stderr)
         return 2

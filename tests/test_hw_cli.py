@@ -23,10 +23,14 @@ def test_hls_squeezenet1_1_uniform_bits_writes_project_estimate_and_json(tmp_pat
     assert {"conv1", "pool1", "fire2", "fire9", "conv10", "pool10"} <= set(names)
     fire2 = next(l for l in result["layers"] if l["name"] == "fire2")
     assert fire2["kernel"] == "sqz::fire" and fire2["reuse"] == fire2["estimate"]["reuse"]
-    for f in ("sqz_manifest.json", "sqz_hls.tcl", "sqz_vivado.tcl", "firmware/sqz_top.cpp", "build_csim.sh"):
+    for f in ("manifest.json", "sqz_hls.tcl", "sqz_vivado.tcl", "firmware/sqz_top.cpp", "build_csim.sh"):
         assert (out / f).exists(), f
-    manifest = json.loads((out / "sqz_manifest.json").read_text())
+    manifest = json.loads((out / "manifest.json").read_text())
     assert manifest["axi"]["out_beats"] == 125 and manifest["weights"].startswith("random placeholders")
+    assert manifest["resources"] == {"source": "estimate", **result["estimate"], "fits": result["fits"], "wns_ns": None}
+    assert manifest["control"] is None and manifest["weight_load"] is None     # free-running: no s_axilite
+    vivado = (out / "sqz_vivado.tcl").read_text()     # board data from hw/boards.py
+    assert "set board_part {tul.com.tw:pynq-z2:part0:1.0}" in vivado and "xilinx.com:ip:processing_system7" in vivado
     if shutil.which("vivado") is None:
         assert "vitis_hls -f sqz_hls.tcl" in capsys.readouterr().out   # what to run where Vivado exists
     assert main(args) == 0 and json.loads(js.read_text())["cache_hit"]   # nothing changed: reused
@@ -72,7 +76,7 @@ def test_hls_max_dsp_budget_folds_within_it_and_uram_only_for_generated_or_assum
     conv10 = next(l for l in loaded["layers"] if l["name"] == "conv10")
     assert conv10["kernel"] == "sqz::conv1x1_rw" and conv10["estimate"]["weights_in"] == "uram"
     assert (tmp_path / "p2" / "weights_stream.bin").stat().st_size == 8 * json.loads(
-        (tmp_path / "p2" / "sqz_manifest.json").read_text())["weight_load"]["total_beats"]
+        (tmp_path / "p2" / "manifest.json").read_text())["weight_load"]["total_beats"]
     assert "weights of conv10 in UltraRAM: send" in capsys.readouterr().out
 
     # no generated load path, and an ASSUMED one for every weight ROM: labelled

@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from hw.axi import AxiPacking
+from host.axi import AxiPacking
 from hw.convert import conv_result_format
 from hw.ops.cost import fold_factors, fold_matrix
 from hw.ops.registry import KERNEL_DIR, KERNEL_HEADERS

@@ -13,7 +13,7 @@ import pytest
 pytest.importorskip("hls4ml")
 pytestmark = pytest.mark.skipif(shutil.which("g++") is None, reason="g++ not installed")
 
-from hw.axi import WEIGHT_MAGIC, WeightStream  # noqa: E402
+from host.axi import WEIGHT_MAGIC, WeightStream  # noqa: E402
 from hw.convert import UnsupportedModelError, loadable_weight_codes, plan_design  # noqa: E402
 from hw.estimate import estimate, loadable_layers, uram_blocks  # noqa: E402
 from hw.project import WEIGHT_STREAM, Project, ProjectError, build_project, project_dir_for  # noqa: E402
@@ -49,8 +49,9 @@ def test_loadable_conv10_csim_is_bit_identical_to_emulator(tiny, loadable):  # n
 def test_weight_stream_file_holds_the_folded_codes(loadable):
     design, project = loadable
     layout = project.weight_stream
-    manifest = json.loads((project.path / "sqz_manifest.json").read_text())
+    manifest = json.loads((project.path / "manifest.json").read_text())
     assert manifest["weight_load"]["file"] == WEIGHT_STREAM and manifest["weight_load"]["magic"] == WEIGHT_MAGIC
+    assert manifest["control"]["mode"] == 0x10 and manifest["control"]["ap_ctrl"] == 0x00   # s_axilite offsets
     words = project.weight_words()
     a = layout.arrays[0]
     assert (a.layer, a.array, a.n, a.lane) == ("conv10", "sqz_w_conv10", 24 * 10, 8)

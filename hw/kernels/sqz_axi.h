@@ -1,6 +1,6 @@
 // sqz AXI4-Stream packing for an AXI DMA: fixed-point codes in, fixed-point codes out.
 //
-// Word: 64-bit TDATA, TKEEP/TSTRB all ones. The packing (also hw/axi.py, which host code uses):
+// Word: 64-bit TDATA, TKEEP/TSTRB all ones. The packing (also host/axi.py, which hw/ and the host driver use):
 //   input   one beat per pixel, pixels row-major (y, then x); channel c in bits
 //           [c*L_in, (c+1)*L_in), L_in = 8, 16 or 32 (the smallest that holds the input width);
 //           a lane holds the input code two's complement, sign-extended; only its low W bits are
@@ -11,7 +11,7 @@
 // No floats cross the interface: what the DMA moves are the codes the QuantSpec defines.
 //
 // Weight load (only designs with loadable layers, whose top has an s_axilite `mode`: 0 inference,
-// 1 load; hw/axi.py WeightStream is the host side):
+// 1 load; host/axi.py WeightStream is the host side):
 //   header  one beat: bits [63:32] WEIGHT_MAGIC ("SQZW"), bits [31:0] the number of payload beats
 //   payload each loadable weight array in turn (network order), its codes in the order the kernel
 //           reads them (hw/layers.py fold_matrix), 64/L codes per beat, L = 8, 16 or 32 (the

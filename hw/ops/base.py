@@ -20,13 +20,14 @@ import numpy as np
 
 from hw.ops.cost import CostOptions, LayerEstimate, Memory, Stage
 from quant.fixed_point import FixedFormat
+from sqz.errors import SqzError
 
 MAX_DATA_BITS = 32            # weights, biases, activations, logits (and an AXI lane)
 MAX_ACCUM_BITS = 64
 SATURATING = ("AP_SAT", "AP_SAT_SYM", "AP_SAT_ZERO")
 
 
-class UnsupportedModelError(ValueError):
+class UnsupportedModelError(SqzError, ValueError):
     """The model, spec or options ask for something the hardware back end cannot build; raised before any C++."""
 
 

@@ -33,6 +33,12 @@ RECIPROCAL_BITS = 18            # GAP multiplier constant (QuantSpec multiplier 
 LATENCY_LIMIT = 4096            # hls4ml issue #572: Latency strategy only for n_in * n_out < 4096
 
 
+def _user_error(msg: str) -> Exception:
+    from hw.ops.base import UnsupportedModelError   # hw/ops/base.py imports this module
+
+    return UnsupportedModelError(msg)
+
+
 # -- reuse factors and folding ----------------------------------------------------------------
 def valid_reuse_factors(n_in: int, n_out: int) -> list[int]:
     """Reuse factors hls4ml 1.3.0 accepts for an n_in x n_out product (ascending).
@@ -77,7 +83,7 @@ def fold_factors(n_in: int, n_out: int, reuse: int) -> tuple[int, int]:
     for fold_in in sorted(divisors(n_in), reverse=True):
         if reuse % fold_in == 0 and n_out % (reuse // fold_in) == 0:
             return fold_in, reuse // fold_in
-    raise ValueError(f"reuse factor {reuse} cannot fold a {n_in} x {n_out} product "
+    raise _user_error(f"reuse factor {reuse} cannot fold a {n_in} x {n_out} product "
                      f"(needs fold_in | {n_in} and fold_out | {n_out} with fold_in * fold_out = {reuse})")
 
 
@@ -166,7 +172,7 @@ def fifo_depth_for(policy: int | str, pixels: int) -> int:
     if policy == FEATURE_MAP:
         return pixels
     if isinstance(policy, bool) or not isinstance(policy, int) or policy < 1:
-        raise ValueError(f"fifo_depth must be a positive integer or {FEATURE_MAP!r}, got {policy!r}")
+        raise _user_error(f"fifo_depth must be a positive integer or {FEATURE_MAP!r}, got {policy!r}")
     return min(policy, pixels)
 
 
@@ -225,7 +231,7 @@ class Engine:
         valid = valid_reuse_factors(self.n_in, self.n_out)
         if self.reuse not in valid:
             near = valid[max(0, bisect.bisect_left(valid, self.reuse) - 3):][:7]
-            raise ValueError(f"{self.name}: reuse factor {self.reuse} is not valid for n_in={self.n_in}, "
+            raise _user_error(f"{self.name}: reuse factor {self.reuse} is not valid for n_in={self.n_in}, "
                              f"n_out={self.n_out} (hls4ml needs R | n_in or R = n_in*d with d | n_out); "
                              f"nearby valid: {near}")
 

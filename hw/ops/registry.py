@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from model.architecture import Architecture, Conv, Fire, GlobalAvgPool as GapLayer, MaxPool
+from model.architecture import Architecture, ArchitectureError, Conv, Fire, GlobalAvgPool as GapLayer, MaxPool
 
 from hw.ops.base import HwOp, UnsupportedModelError
 from hw.ops.conv import StockConv
@@ -50,7 +50,7 @@ def build_ops(arch: Architecture, spec, input_size: int | None = None, fuse_fire
         raise UnsupportedModelError(f"{arch.name}: no convolution")
     try:
         shapes = arch.shapes(input_size)
-    except ValueError as e:
+    except ArchitectureError as e:
         raise UnsupportedModelError(f"{arch.name}: {e}") from None
     ops: list[HwOp] = []
     current = x_in                              # the format on the stream

@@ -17,7 +17,7 @@ class Shell(HwOp):
 
     def packing(self):
         """The AXI4-Stream packing of the accelerator's interface (pixels in, logits out)."""
-        from hw.axi import AxiPacking
+        from host.axi import AxiPacking
 
         h, w, c = self.in_shape
         try:

@@ -1,5 +1,7 @@
 """AXI4-Stream packing of the accelerator's interface, in numpy (the host's side of hw/kernels/sqz_axi.h).
 
+Ships to the board (numpy only; see host/README.md). hw/ generates the design with it, host/ drives it.
+
 The accelerator's top function `sqz_top` reads and writes 64-bit AXI4-Stream words that carry the
 fixed-point codes of the QuantSpec, never floats:
 
@@ -21,7 +23,8 @@ fixed-point codes of the QuantSpec, never floats:
 
 Lanes are little-endian within the word (lane 0 in bits 0..L-1), so on a little-endian host a beat is
 also a row of L-bit integers: `words.view(np.int16)` reads 16-bit lanes directly.
-`AxiPacking` is also written into every project's sqz_manifest.json for the board-side driver.
+`AxiPacking` and `WeightStream` are fields of every project's manifest.json (host/manifest.py), the file the
+board-side driver reads.
 """
 from __future__ import annotations
 
@@ -73,7 +76,7 @@ class WeightArray:
     """One loadable weight array in the load stream: `n` codes of a `bits`-bit format in `lane`-bit lanes,
     starting at payload beat `first_beat` (0 = the beat after the header)."""
     layer: str
-    array: str            # the C++ name of the runtime-written array (hw/ops/conv.py loadable_array)
+    array: str            # the C++ name of the runtime-written array (hw/layers.py loadable_array)
     n: int
     bits: int
     signed: bool
@@ -200,6 +203,11 @@ class AxiPacking:
     def to_json(self) -> dict:
         return {**asdict(self), "word_bits": WORD_BITS, "in_beats": self.in_beats, "out_beats": self.out_beats,
                 "tlast": "output: last beat of each frame; input: not needed"}
+
+    @classmethod
+    def from_json(cls, data: dict) -> "AxiPacking":
+        """The fields of to_json (derived ones ignored; host/manifest.py validates them first)."""
+        return cls(**{k: data[k] for k in cls.__dataclass_fields__})
 
     # -- numpy packing ------------------------------------------------------------------------
     def pack_input(self, codes: np.ndarray) -> np.ndarray:
