@@ -15,16 +15,16 @@ the slower of the two); or from a JSON file {layer: R} (--reuse). OUT.json: {"bo
 "budget", "estimate_assumptions", "layers": [...], ...}. Every resource and speed figure is an ESTIMATE
 (hw/estimate.py, before synthesis; "estimate_source": "estimate").
 
---weights-in-uram auto|none|all|NAME[,NAME] (default auto): stand-alone 1x1 convolutions (conv10) whose
-weights sqz generates in runtime-written UltraRAM arrays, loaded at start-up through the AXI top's mode 1
-(hw/kernels/sqz_conv.h; the stream is DIR/weights_stream.bin). auto: on boards with UltraRAM, only when
-the design's block RAM would otherwise be over budget (at the folding being considered); all: every such
-layer with a weight memory; none: every weight a bitstream-initialised ROM. hw.estimate.loadable_layers
-decides it for both the generated project and the estimate (OUT.json "weights_in_uram").
---assume-weight-load-path additionally lets the estimate (and the folding) put the OTHER weight ROMs
-(Fire modules, conv1) in UltraRAM. sqz generates no load path for those -- UltraRAM cannot be
-initialised from the bitstream -- so that estimate describes a design sqz does not generate; it is
-labelled as such.
+--weights-in-uram auto|none|all|NAME[,NAME] (default auto): the ops whose weights sqz generates in
+runtime-written UltraRAM arrays, loaded at start-up through the AXI top's mode 1 (the stream is
+DIR/weights_stream.bin): 1x1 convolutions (conv10, sqz::conv1x1_rw) and Fire modules (sqz::fire; every
+part folded with R > 1), named by op (conv10, fire2, ...). auto: on boards with UltraRAM, only when the
+design's block RAM would otherwise be over budget (at the folding being considered); all: every op with a
+weight memory; none: every weight a bitstream-initialised ROM. hw.estimate.choose_loadable decides it for
+both the generated project and the estimate (OUT.json "weights_in_uram").
+--assume-weight-load-path additionally lets the estimate (and the folding) put the REMAINING weight ROMs
+(conv1's) in UltraRAM. sqz generates no load path for those -- UltraRAM cannot be initialised from the
+bitstream -- so that estimate describes a design sqz does not generate; it is labelled as such.
 """
 from __future__ import annotations
 
@@ -55,12 +55,12 @@ def add_commands(subparsers) -> None:
     p.add_argument("--max-dsp", type=int, metavar="N",
                    help="DSP budget for the automatic folding: the fastest folding whose DSP estimate is <= N")
     p.add_argument("--weights-in-uram", default="auto", metavar="auto|none|all|NAMES",
-                   help="stand-alone 1x1 convolutions (conv10) generated with weights in UltraRAM, loaded at start-up "
-                        "through the AXI top (mode 1, DIR/weights_stream.bin): auto (default: boards with UltraRAM, "
-                        "when block RAM is over budget), none, all, or comma-separated layer names")
+                   help="ops (conv10, Fire modules) generated with weights in UltraRAM, loaded at start-up through "
+                        "the AXI top (mode 1, DIR/weights_stream.bin): auto (default: boards with UltraRAM, when "
+                        "block RAM is over budget), none, all, or comma-separated op names (conv10,fire9)")
     p.add_argument("--assume-weight-load-path", action="store_true",
-                   help="estimate with the OTHER large weight ROMs in UltraRAM too, ASSUMING a start-up weight-load "
-                        "path that sqz does not generate for them; labelled in the output")
+                   help="estimate with the REMAINING weight ROMs (conv1's) in UltraRAM too, ASSUMING a start-up "
+                        "weight-load path that sqz does not generate for them; labelled in the output")
     p.add_argument("--clock", type=float, help="clock in MHz (default: the board's)")
     p.add_argument("--input-size", type=int, metavar="PX",
                    help="input height = width (default: the model's, 227); other sizes only with --bits "
@@ -104,10 +104,12 @@ def _reuse(args, arch, board, spec, loadable) -> dict:
         if not isinstance(reuse, dict):
             raise HlsCliError(f"--reuse {args.reuse}: expected an object {{layer name: reuse factor}}")
         return reuse
-    from hw.estimate import choose_reuse
+    return None     # plan_design folds its own op list (hw.estimate.fold), with _fold(args)
 
-    return choose_reuse(arch, board, spec, fps=args.fps, max_dsp=args.max_dsp, clock_mhz=args.clock,
-                        uram=_uram(args), loadable=loadable, input_size=args.input_size)
+
+def _fold(args) -> dict:
+    """hw.estimate.fold's options from the command line: the folding plan_design chooses."""
+    return {"fps": args.fps, "max_dsp": args.max_dsp, "uram": _uram(args)}
 
 
 def _uram(args) -> str:
@@ -115,7 +117,7 @@ def _uram(args) -> str:
 
 
 def _loadable(args):
-    """--weights-in-uram: a policy of hw.estimate.loadable_layers, or a tuple of layer names."""
+    """--weights-in-uram: a policy of hw.estimate.choose_loadable, or a tuple of op names."""
     from hw.estimate import LOADABLE_POLICIES
 
     value = args.weights_in_uram.strip()
@@ -168,10 +170,10 @@ def cmd_hls(args) -> int:
 
     t0 = time.perf_counter()
     loadable = _loadable(args)
-    reuse = _reuse(args, arch, board, spec, loadable)   # a --weights-in-uram it cannot load: UnsupportedModelError
+    reuse = _reuse(args, arch, board, spec, loadable)   # None: plan_design folds
     keras_model = build_keras(arch, args.input_size, softmax=False, weights=keras_weights(params))
     design = plan_design(keras_model, spec, arch, reuse=reuse, board=board, clock_mhz=args.clock,
-                         weights_note=weights_note, loadable=loadable)
+                         weights_note=weights_note, loadable=loadable, fold=None if reuse else _fold(args))
     from hw.project import build_project
 
     project = build_project(design, args.out, compile=bool(args.csim))

@@ -137,7 +137,7 @@ class Design:
 
 def plan_design(keras_model, spec: QuantSpec, arch: Architecture | str | None = None, reuse: dict | None = None,
                 board="zcu104", clock_mhz: float | None = None, fuse_fire: bool = True,
-                weights_note: str = "trained", trace=(), loadable="none") -> Design:
+                weights_note: str = "trained", trace=(), loadable="none", fold: dict | None = None) -> Design:
     """Validate model, spec and options against what the back end supports; build and fold the op list.
 
     reuse: {name: R} for convolutions (Fire convolutions by their own names, or a Fire module's name for
@@ -150,10 +150,12 @@ def plan_design(keras_model, spec: QuantSpec, arch: Architecture | str | None = 
     loadable: which ops get runtime-loaded UltraRAM weights (the AXI top's load mode): 'none' (default),
     'auto', 'all' or op names (1x1 convs, Fire modules) -- hw.estimate.choose_loadable decides, for the
     reuse factors fixed here, exactly as the estimate does.
+    fold: instead of `reuse`, fold the op list automatically: hw.estimate.fold's options (fps, max_dsp,
+    uram; {} = the fastest folding that fits the board), for this loadable policy and clock.
     Raises UnsupportedModelError / SpecError with a message naming the layer.
     """
     from hw.boards import get_board
-    from hw.estimate import choose_loadable, configure
+    from hw.estimate import choose_loadable, configure, fold as fold_ops
 
     if arch is None:
         arch = get_architecture(spec.model)
@@ -171,6 +173,10 @@ def plan_design(keras_model, spec: QuantSpec, arch: Architecture | str | None = 
     check_weight_codes(spec, params)
     for op in ops:
         op.validate(params)
+    if fold is not None:
+        if reuse:
+            raise UnsupportedModelError("give reuse factors or folding options, not both")
+        reuse = fold_ops(ops, board, clock_mhz=clock_mhz, loadable=loadable, fuse_fire=fuse_fire, **fold)
     used, changes = resolve_reuse(ops, arch, reuse or {})
     names = choose_loadable(ops, board, used, loadable, fuse_fire=fuse_fire)
     design = Design(arch=arch, spec=spec, input_size=size, keras_model=keras_model, params=params, reuse=used,

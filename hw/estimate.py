@@ -17,7 +17,7 @@ dataflow), each stream carrying one pixel (all channels in parallel) per beat:
 * ``conv``   (conv1, conv10): hls4ml's stock Conv2D, Resource strategy, line buffer of
   (K-1) rows of ``ap_shift_reg`` (SRL LUTs), one dense product per output pixel, followed
   by hls4ml's separate ``nnet::relu`` layer (its own stream: the conv writes result_t,
-  one bit wider than the activation -- hw/convert.py conv_result_format -- and the ReLU
+  one bit wider than the activation -- hw/ops/conv.py conv_result_format -- and the ReLU
   layer casts to the activation format).
 * ``fire``   one fused kernel: squeeze 1x1 + ReLU -> 2-row line buffer (padding is
   virtual) -> expand 1x1 and expand 3x3 + ReLU side by side -> one concatenated stream.
@@ -64,28 +64,25 @@ R divides n_in, or R = n_in*d with d dividing n_out (see ``valid_reuse_factors``
   R > 1 -> one ROM R deep x ceil(n_in*n_out/R)*W wide in block RAM (hls4ml forces
   ``ROM_nP_BRAM`` for R > 1, nnet_dense_resource.h), packed as Vivado packs RAMB18:
   the cheapest of 16Kx1, 8Kx2, 4Kx4, 2Kx9, 1Kx18, 512x36 (UG473/UG573, simple dual port).
-  UltraRAM: by default (``uram="none"``) no weight goes to URAM, because UltraScale+ URAM
-  has no bitstream initialisation (UG901: "the INIT for RAM does not exist, the UltraRAM
-  powers up in a 0 condition"; FINN requires runtime-writeable weights for URAM) and the
-  hw/ generator emits plain initialised ROMs with no path to load weights at start-up:
-  Vitis HLS can only build them in block RAM or LUTs. ``uram="auto"`` (CLI
-  ``--assume-weight-load-path``) ASSUMES such a load path exists: it moves whole weight
-  ROMs to URAM (4K x 72 = 288 Kb, ceil(width/72)*ceil(depth/4096) blocks) -- best
-  block-RAM saving per URAM first -- while block RAM is over budget; ``uram="all"``
-  moves every block-RAM weight ROM. Either way the Estimate says so in ``assumptions``
-  (printed in its table and written to the JSON): such an estimate describes a design
-  sqz does not generate.
-  LOADABLE layers (``loadable=``, no assumption): sqz DOES generate a weight-load path for
-  stand-alone 1x1 convolutions (conv10): the kernel sqz::conv1x1_rw reads its weights from a
-  runtime-written array bound to UltraRAM, which the AXI top's load mode fills at start-up
-  (hw/kernels/sqz_conv.h, sqz_axi.h). ``loadable_layers`` is the one function that decides
-  which layers get it -- hw/convert.plan_design generates exactly those, and the estimate of
-  the generated design places exactly their weights in URAM (``HwLoadableConv``: the weight
-  memory R deep x n_mult*W wide in URAM, ReLU and cast inside the kernel, so no separate ReLU
-  layer or conv->ReLU FIFO). Policies: 'none'; 'auto' (boards with URAM, and only while the
-  design's block RAM is over budget: candidates moved best block-RAM saving per URAM first);
-  'all' (every candidate); or explicit layer names. A candidate is a stand-alone 1x1 / stride 1
-  convolution with R > 1 (R = 1 folds the weights into logic: no memory to load).
+  UltraRAM has no bitstream initialisation (UG901: "the INIT for RAM does not exist, the
+  UltraRAM powers up in a 0 condition"; FINN requires runtime-writeable weights for URAM), so
+  a weight can live there only if the design writes it at start-up.
+  LOADABLE ops (``loadable=``, no assumption): sqz generates that load path for 1x1 / stride 1
+  convolutions (LoadableConv: sqz::conv1x1_rw) and for Fire modules (LoadableFire: sqz::fire
+  reading every part with R > 1 from runtime-written arrays); the AXI top's load mode fills
+  the arrays at start-up (hw/kernels/sqz_conv.h, sqz_fire.h, sqz_axi.h; hw/project.py).
+  ``choose_loadable`` is the one function that decides which ops get it -- hw/convert.plan_design
+  generates exactly those, and the estimate of the generated design places exactly their weights
+  in URAM (R deep x n_mult*W wide, ceil(width/72)*ceil(depth/4096) blocks of 4K x 72; a loadable
+  conv also loses hls4ml's separate ReLU layer and its FIFO: ReLU and cast are in the kernel).
+  Policies: 'none'; 'auto' (boards with URAM, and only while the design's block RAM is over
+  budget: candidates moved best block-RAM saving per URAM first); 'all' (every candidate); or
+  op names. A candidate is an op whose weights are a memory (R > 1; R = 1 folds them into logic).
+  ASSUMED load path (``uram="auto"``, CLI ``--assume-weight-load-path``): the remaining weight
+  ROMs (conv1's; sqz generates no load path for a K x K stock conv) may move to URAM too, best
+  saving first, while block RAM is over budget; ``uram="all"`` moves every one. The Estimate says
+  so in ``assumptions`` (printed in its table and written to the JSON): such an estimate
+  describes a design sqz does not generate.
 * Line buffers and FIFOs: a buffer of depth d x width w goes to LUTs (SRL32: ceil(d/32)
   LUTs per bit) when d < 128 -- FINN's threshold for HLS-embedded memories -- else to
   block RAM with the packing above. hls4ml's stock conv line buffer is ``ap_shift_reg``,
@@ -120,10 +117,10 @@ R divides n_in, or R = n_in*d with d dividing n_out (see ``valid_reuse_factors``
   one cycle per padded pixel. GAP: H*W*R + C. Pipeline: frames/s = clock / the largest
   of these (every layer runs concurrently; the input stream takes a pixel per cycle).
 
-Bit widths come from a QuantSpec (weight, input = previous result, accum, result per
-layer), or from a uniform ``bits`` B: weights and activations B bits (weights signed,
-activations unsigned after ReLU, the network input signed), accumulators
-2B + ceil(log2(n_in)) bits as FINN sizes them.
+Bit widths are the formats the ops carry: a QuantSpec's (weight, input = previous result, accum,
+result per layer), or, for a uniform ``bits`` B, quant/formats.uniform_spec's -- the very formats
+`sqz hls --bits B` generates (one accumulator rule for designs, estimates and the spec). A stock
+conv's conv -> ReLU stream is charged at its result_t (hw/ops/conv.conv_result_format).
 """
 from __future__ import annotations
 
@@ -298,7 +295,7 @@ def estimate(arch: Architecture | str, board: Board | str, bits_or_spec=8, reuse
     for the other weight ROMs (module docstring; recorded in Estimate.assumptions). fuse_fire=False:
     hls4ml's unfused Fire modules with hls4ml's feature-map-deep FIFOs unless fifo_depth is given.
     loadable: the ops generated with a weight-load path (weights in URAM, no assumption): a policy
-    'none' / 'auto' / 'all' resolved by loadable_layers() for this folding, or op names.
+    'none' / 'auto' / 'all' resolved by choose_loadable() for this folding, or op names.
     ops: the op list to estimate (default: built from arch and bits_or_spec; plan_design passes its own).
     """
     arch, board = _resolve(arch, board)
@@ -442,7 +439,7 @@ def _fold(stages: list[Stage], target: int) -> dict[str, int]:
     return out
 
 
-def fold(ops: list[HwOp], board: Board | str, bits_or_spec=None, fps: float | None = None,
+def fold(ops: list[HwOp], board: Board | str, fps: float | None = None,
          max_dsp: int | None = None, *, clock_mhz: float | None = None,
          utilisation_limit: float | dict[str, float] = 1.0, **estimate_options) -> dict[str, int]:
     """Reuse factor of every foldable key of `ops`, balancing the pipeline like FINN's SetFolding.

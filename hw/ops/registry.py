@@ -5,8 +5,9 @@
 
 Adding a layer kind: write hw/ops/<kind>.py with its op class (cost, folding, validation, hls4ml config
 and rewrite, plan, side by side; base class hw/ops/base.py) and, if it has its own kernel, its
-`hls4ml_extension()` and header in hw/kernels/; then add one line to OP_FOR_LAYER below (which layer of
-model/architecture.py it implements) and, for an extension, its module to EXTENSION_MODULES.
+`hls4ml_extension()` and header in hw/kernels/ (listed in KERNEL_HEADERS); then add its branch to
+build_ops below (which layer of model/architecture.py it implements) and, for an extension, its module to
+EXTENSION_MODULES. README.md "Adding a hardware layer kind" says the same with an example.
 """
 from __future__ import annotations
 
