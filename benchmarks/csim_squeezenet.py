@@ -1,17 +1,18 @@
 """C simulation of the full SqueezeNet v1.0 HLS design against the bit-exact emulator.
 
     .venv/bin/python benchmarks/csim_squeezenet.py [--n 20] [--out runs/csim_squeezenet] [--spec SPEC.json]
-                                                   [--weights-in-uram auto|none|all]
+                                                   [--board zcu104] [--weights-in-uram auto|none|all|NAMES]
+                                                   [--summary benchmarks/results/csim_squeezenet_BOARD.json]
 
 SqueezeNet v1.0 with the Deep Compression weights; an 8-bit QuantSpec calibrated on the first 300
 lines of ../shared/data/imagenet_val1300/labels.txt (make_spec(cal, 8, 8)); reuse factors from
-hw.estimate.choose_reuse for the zcu104 (what `sqz hls` would generate); C simulation (g++, hls4ml's
+hw.estimate.fold for the board (what `sqz hls` would generate); C simulation (g++, hls4ml's
 bridge, one child process per core) of the images from line 300 on. For every image every logit code is
 compared with FixedPointEmulator.logit_codes. --spec uses an existing QuantSpec instead (e.g. the
-quantizer's runs/q88/spec.json). --weights-in-uram (default auto, as `sqz hls`): the loadable conv10
-(weights in UltraRAM, sent through the AXI top's load mode by every C-simulation process before its
-images). Results are appended to OUT/results.jsonl as images finish
-(a rerun resumes), the summary goes to OUT/summary.json, and the figures are printed.
+quantizer's spec). --weights-in-uram (default auto, as `sqz hls`): the loadable ops (conv1, Fire
+modules, conv10: weights in UltraRAM, sent through the AXI top's load mode by every C-simulation process
+before its images). Results are appended to OUT/results.jsonl as images finish (a rerun resumes); the
+summary goes to OUT/summary.json and to --summary (committed: benchmarks/results/), and is printed.
 A full run takes minutes per image pair: start it with nohup and follow OUT/log.txt.
 """
 from __future__ import annotations
@@ -66,13 +67,15 @@ def main(argv=None) -> int:
     ap.add_argument("--board", default="zcu104")
     ap.add_argument("--workers", type=int, default=None, help="C-simulation processes (default: one per core)")
     ap.add_argument("--spec", help="an existing QuantSpec (default: calibrate make_spec(cal, 8, 8) into OUT)")
-    ap.add_argument("--weights-in-uram", default="auto", help="auto, none or all (hw.estimate.loadable_layers)")
+    ap.add_argument("--weights-in-uram", default="auto",
+                    help="auto, none, all or comma-separated op names (hw.estimate.choose_loadable)")
+    ap.add_argument("--summary", help="also write the summary here (default: benchmarks/results/"
+                                      "csim_squeezenet_BOARD_POLICY.json)")
     args = ap.parse_args(argv)
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
 
     from hw.convert import plan_design
-    from hw.estimate import choose_reuse
     from hw.project import build_project
     from model.architecture import get_architecture
     from model.deep_compression import decode, float_params
@@ -92,9 +95,10 @@ def main(argv=None) -> int:
     emulator = FixedPointEmulator(arch, params, spec)
 
     t0 = time.perf_counter()
-    reuse = choose_reuse(arch, args.board, spec, loadable=args.weights_in_uram)
+    loadable = args.weights_in_uram if args.weights_in_uram in ("auto", "none", "all") else \
+        tuple(n.strip() for n in args.weights_in_uram.split(",") if n.strip())
     keras_model = build_keras(arch, softmax=False, weights=keras_weights(spec.effective_params(params)))
-    design = plan_design(keras_model, spec, arch, reuse=reuse, board=args.board, loadable=args.weights_in_uram)
+    design = plan_design(keras_model, spec, arch, board=args.board, loadable=loadable, fold={})
     plan_s = time.perf_counter() - t0
     t0 = time.perf_counter()
     project = build_project(design, out / "project")
@@ -151,8 +155,14 @@ def main(argv=None) -> int:
         "workers": sim.workers, "wall_s_this_run": run_s,
         "wall_s_per_image_this_run": run_s / max(1, n - n_before) if n > n_before else None,
         "machine": f"{platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}",
+        "estimate": {k: v for k, v in design.estimate().to_json().items() if k != "layers"},
     }
     (out / "summary.json").write_text(json.dumps(summary, indent=1) + "\n")
+    policy = args.weights_in_uram.replace(",", "+")
+    committed = Path(args.summary) if args.summary else \
+        ROOT / "benchmarks" / "results" / f"csim_squeezenet_{args.board}_{policy}.json"
+    committed.parent.mkdir(parents=True, exist_ok=True)
+    committed.write_text(json.dumps({**summary, "project": Path(summary["project"]).name}, indent=1) + "\n")
     print(f"SqueezeNet v1.0, 8-bit spec, C simulation vs emulator on {n} images of {args.data} (lines 300+)")
     print(f"  bit-exact images      {exact} / {n} ({summary['mismatched_logits']} mismatched logits)")
     print(f"  top-1 (hardware)      {100 * summary['top1_hw']:.1f} %" if n else "  top-1 n/a")

@@ -95,8 +95,8 @@ def test_damaged_weight_stream_file_is_refused_before_cpp(loadable, tmp_path):
 
 
 @pytest.mark.parametrize("board, loadable_arg, reuse, message", [
-    ("zcu104", ("conv1",), {}, r"conv1: needs a 1x1 / stride 1 convolution"),
-    ("zcu104", ("conv10",), {"conv10": 1}, r"conv10: needs a 1x1 .* reuse 1"),
+    ("zcu104", ("conv1",), {"conv1": 1}, r"conv1: needs reuse factor > 1 .* reuse 1"),
+    ("zcu104", ("conv10",), {"conv10": 1}, r"conv10: needs reuse factor > 1 .* reuse 1"),
     ("zcu104", ("fire2_squeeze1x1",), {}, "a convolution of Fire module fire2, whose weights load as a whole"),
     ("pynq-z2", ("conv10",), {}, "pynq-z2 has none"),
     ("zcu104", "sometimes", {}, "must be one of none, auto, all"),
@@ -121,17 +121,18 @@ def test_estimate_and_design_agree_on_the_loadable_layers(tiny, loadable):  # no
         d = plan_design(tiny["keras"], tiny["spec"], tiny["arch"], reuse=REUSE, board="zcu104", loadable=policy)
         assert d.loadable == loadable_layers(tiny["arch"], "zcu104", tiny["spec"], d.reuse, policy, input_size=SIZE)
         assert estimate(tiny["arch"], "zcu104", tiny["spec"], d.reuse, loadable=policy).loadable == d.loadable
-    # 'all': every op whose weights are a memory -- both Fire modules (REUSE folds a part of each) and conv10
+    # 'all': every op whose weights are a memory -- conv1 (3x3 / 2, R = 3), both Fire modules (REUSE folds
+    # a part of each) and conv10
     assert plan_design(tiny["keras"], tiny["spec"], tiny["arch"], reuse=REUSE, board="zcu104",
-                       loadable="all").loadable == ("fire2", "fire3", "conv10")
+                       loadable="all").loadable == ("conv1", "fire2", "fire3", "conv10")
 
 
-# -- Fire modules with loadable weights: sqz::fire reading runtime-written UltraRAM arrays ---------------
+# -- every weight loadable: conv1 (sqz::conv_rw, 3x3 / 2) and the Fire modules (sqz::fire) reading ------
+# -- runtime-written UltraRAM arrays, with conv10 ---------------------------------------------------------
 
 @pytest.fixture(scope="module")
 def loadable_fire(tiny, cache_root):  # noqa: F811
-    design = plan_design(tiny["keras"], tiny["spec"], tiny["arch"], reuse=REUSE, board="zcu104",
-                         loadable=("fire2", "fire3", "conv10"))
+    design = plan_design(tiny["keras"], tiny["spec"], tiny["arch"], reuse=REUSE, board="zcu104", loadable="all")
     return design, build_project(design, project_dir_for(design, cache_root))
 
 
@@ -139,8 +140,9 @@ def test_loadable_fire_csim_is_bit_identical_to_emulator(tiny, loadable_fire):  
     design, project = loadable_fire
     # fire2 folds all three parts (R = 4): all loaded; fire3 only its expand3x3 (R = 6): the other two
     # parts have R = 1, their weights are logic, nothing to load
-    assert [a.layer for a in design.load_arrays()] == ["fire2_squeeze1x1", "fire2_expand1x1", "fire2_expand3x3",
-                                                       "fire3_expand3x3", "conv10"]
+    assert design.loadable == ("conv1", "fire2", "fire3", "conv10")
+    assert [a.layer for a in design.load_arrays()] == ["conv1", "fire2_squeeze1x1", "fire2_expand1x1",
+                                                       "fire2_expand3x3", "fire3_expand3x3", "conv10"]
     assert design.reuse["fire3_squeeze1x1"] == design.reuse["fire3_expand1x1"] == 1
     cpp = (project.path / "firmware" / "myproject.cpp").read_text()
     for a in design.load_arrays():
@@ -148,10 +150,11 @@ def test_loadable_fire_csim_is_bit_identical_to_emulator(tiny, loadable_fire):  
         assert f"#pragma HLS STABLE variable={a.array}" in cpp
     call = next(line for line in cpp.splitlines() if "sqz::fire<" in line and "sqz_w_fire2" in line)
     assert all(f"sqz_w_fire2_{c}" in call for c in ("squeeze1x1", "expand1x1", "expand3x3"))
-    # no ROM (header, C-sim codes) for the loaded weights: conv1 (w, b), fire2's 3 biases, fire3's 2 weights
+    assert "sqz::conv_rw<" in cpp and "sqz_w_conv1," in cpp and "conv_2d_cl" not in cpp
+    # no ROM (header, C-sim codes) for the loaded weights: conv1's bias, fire2's 3 biases, fire3's 2 weights
     # + 3 biases, conv10's bias
     codes_h = (project.path / "firmware" / "weights" / "sqz_codes.h").read_text()
-    assert codes_h.count("_codes[") == 2 + 3 + 5 + 1
+    assert codes_h.count("_codes[") == 1 + 3 + 5 + 1
     sim = project.simulator()
     want = tiny["emulator"].logit_codes(tiny["x"])
     np.testing.assert_array_equal(sim.logit_codes(tiny["x"]), want)
@@ -183,7 +186,10 @@ def test_estimate_of_a_loadable_fire_design_is_the_designs(tiny, loadable_fire):
     assert fire2.uram == sum(uram_blocks(r, n_in * n_out // r * 8) for n_in, n_out, r in fire2_parts)
     assert fire3.kind == "fire_rw" and fire3.weights_in == "mixed"  # expand3x3 in UltraRAM, the rest logic
     assert fire3.uram == uram_blocks(6, 54 * 12 // 6 * 8)
-    assert est.loadable == ("fire2", "fire3", "conv10") and est.assumptions == ()
+    assert est.loadable == ("conv1", "fire2", "fire3", "conv10") and est.assumptions == ()
+    conv1 = next(l for l in est.layers if l.name == "conv1")
+    assert conv1.kind == "conv_rw" and conv1.weights_in == "uram" and conv1.bram18 == 0   # 3x3x3 x 8: 216 weights
+    assert conv1.uram == uram_blocks(REUSE["conv1"], 27 * 8 // REUSE["conv1"] * 8)
     again = estimate(tiny["arch"], "zcu104", tiny["spec"], design.reuse, loadable=design.loadable)
     assert again.to_json() == est.to_json()
 

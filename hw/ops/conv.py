@@ -3,9 +3,10 @@
 StockConv      hls4ml's conv_2d_cl / pointwise_conv_2d_cl (io_stream, Latency or Resource strategy) and its
                separate nnet::relu layer: (K-1)-row ap_shift_reg line buffer (SRL LUTs), one dense engine,
                weights a ROM (block RAM for R > 1, logic for R = 1).
-LoadableConv   sqz::conv1x1_rw (hw/kernels/sqz_conv.h): a 1x1 / stride 1 conv whose weights are a
-               namespace-scope array `sqz_w_<name>` bound to UltraRAM and written at start-up through the
-               AXI top's load mode (hw/project.py); ReLU and the cast to the result inside the kernel.
+LoadableConv   sqz::conv1x1_rw (1x1 / stride 1, conv10) or sqz::conv_rw (K x K / stride S, conv1; its own
+               (K-1)-row line buffer) in hw/kernels/sqz_conv.h: weights in a namespace-scope array
+               `sqz_w_<name>` bound to UltraRAM and written at start-up through the AXI top's load mode
+               (hw/project.py); ReLU and the cast to the result inside the kernel.
 
 Arithmetic (quant/arithmetic.py is the definition): accum_t = the spec's accum (exact). hls4ml casts the
 accumulator to the conv's result_t and its ReLU layer casts again; "ReLU, then one cast to the result
@@ -23,8 +24,8 @@ import numpy as np
 
 from hw.ops.base import (MAX_ACCUM_BITS, MAX_DATA_BITS, SATURATING, GraphRewrite, HwOp, LayerPlan, LoadArray,
                          UnsupportedModelError, check_width, quantized)
-from hw.ops.cost import (CostOptions, Engine, Memory, Stage, default_reuse, fifo, fold_factors, fold_matrix,
-                         relu_luts, strategy, valid_reuse_factors)
+from hw.ops.cost import (CostOptions, Engine, Memory, Stage, buffer, default_reuse, fifo, fold_factors,
+                         fold_matrix, relu_luts, strategy, valid_reuse_factors)
 from quant.fixed_point import FixedFormat
 from quant.formats import check_accumulator, to_accumulator
 
@@ -180,14 +181,20 @@ class StockConv(HwOp):
 
     # loadable weights
     def load_candidate(self):
-        """sqz::conv1x1_rw: a 1x1 / stride 1 conv whose weights are a memory (R > 1; R = 1 folds them into logic)."""
-        return self.conv.kernel == 1 and self.conv.stride == 1 and self.r > 1
+        """A conv whose weights are a memory (R > 1; R = 1 folds them into logic) that a loadable kernel
+        runs: sqz::conv1x1_rw (1x1 / stride 1) or sqz::conv_rw (K x K, K >= 2, any stride)."""
+        from hw.ops.pad import same_padding
+
+        if self.conv.pad and same_padding(self.conv):   # hls4ml pads "same" convs itself, not ours: refuse
+            return False
+        return self.r > 1 and (self.conv.kernel > 1 or self.conv.stride == 1)
 
     def as_loadable(self):
         if not self.load_candidate():
             raise UnsupportedModelError(
-                f"loadable weights for {self.name}: needs a 1x1 / stride 1 convolution with reuse factor > 1 "
-                f"(it is {self.conv.kernel}x{self.conv.kernel} / stride {self.conv.stride}, reuse {self.r})")
+                f"loadable weights for {self.name}: needs reuse factor > 1 (weights in a memory) and, for a 1x1 "
+                f"kernel, stride 1 (it is {self.conv.kernel}x{self.conv.kernel} / stride {self.conv.stride}, "
+                f"reuse {self.r})")
         op = LoadableConv(self.conv, self.in_shape, self.out_shape, self.x, self.f)
         op.reuse, op.fifo_depth = dict(self.reuse), self.fifo_depth
         return op
@@ -196,13 +203,20 @@ class StockConv(HwOp):
 class LoadableConv(StockConv):
     """sqz::conv1x1_rw: weights in a runtime-written UltraRAM array; ReLU and cast inside (one output FIFO)."""
     kind = "conv_rw"
-    kernel = "sqz::conv1x1_rw"
     loadable = True
+
+    @property
+    def kernel(self) -> str:
+        return "sqz::conv1x1_rw" if self.conv.kernel == 1 else "sqz::conv_rw"
 
     def memories(self):
         weights = self.engines()[0].weight_memory()
         weights.style, weights.loadable = "uram", True
-        return [weights, fifo(self.fifo_depth, self.out_pixels(), self.n_out * self.f.result.width)]
+        mems = [weights]
+        if self.conv.kernel > 1:   # sqz::conv_rw's lines[K-1][W][C]
+            w, c = self.in_shape[1], self.in_shape[2]
+            mems.append(buffer("line buffer", w, (self.conv.kernel - 1) * c * self.x.width))
+        return mems + [fifo(self.fifo_depth, self.out_pixels(), self.n_out * self.f.result.width)]
 
     def logic_luts(self, opt):
         return HwOp.logic_luts(self, opt)   # the engine only: no separate hls4ml ReLU layer
@@ -218,11 +232,14 @@ class LoadableConv(StockConv):
     def rewrite(self, graph: GraphRewrite):
         d = graph.get(self.name)
         graph.check_dims(d, self.name, (d["in_height"], d["in_width"]), self.out_shape)
+        k = self.conv.kernel
         graph.replace[self.name] = {
-            "name": self.name, "class_name": "SqzConv1x1", "inputs": list(d["inputs"]),
+            "name": self.name, "class_name": "SqzConv1x1" if k == 1 else "SqzConvKxK", "inputs": list(d["inputs"]),
             "data_format": "channels_last", "in_height": d["in_height"], "in_width": d["in_width"],
             "n_chan": d["n_chan"], "n_filt": self.n_out, "relu": bool(self.conv.relu),
-            "bias_data": quantized(self.f.bias, d["bias_data"])}
+            "bias_data": quantized(self.f.bias, d["bias_data"]),
+            **({} if k == 1 else {"kernel": k, "stride": self.conv.stride, "out_height": self.out_shape[0],
+                                  "out_width": self.out_shape[1]})}
         if self.conv.relu:
             graph.drop.add(graph.get(f"{self.name}_relu")["name"])
             graph.rename[f"{self.name}_relu"] = self.name
@@ -240,7 +257,8 @@ class LoadableConv(StockConv):
                                             f"{loadable_array(self.name)}, bound to UltraRAM"])
 
     def load_arrays(self, params):
-        codes = self.f.weight.quantize(np.asarray(params[self.name][0], np.float64))[:, :, 0, 0].T  # (n_in, n_out)
+        codes = self.f.weight.quantize(np.asarray(params[self.name][0], np.float64))        # OIHW
+        codes = codes.transpose(2, 3, 1, 0).reshape(self.n_in, self.n_out)                  # rows (ky, kx, channel)
         folded = fold_matrix(codes, *fold_factors(*codes.shape, self.r)).astype(np.int64)
         return [LoadArray(self.name, loadable_array(self.name), folded, self.f.weight, self.r, self.name, "weight_t")]
 
@@ -252,6 +270,22 @@ CONFIG = """struct config{index} : sqz::conv1x1_config {{
     static const unsigned width = {in_width};
     static const unsigned n_in = {n_chan};
     static const unsigned n_out = {n_filt};
+    static const unsigned fold_in = {fold_in};
+    static const unsigned fold_out = {fold_out};
+    static const bool relu = {relu_cpp};
+    typedef {weight_t.name} weight_t;
+    typedef {bias_t} bias_t;
+    typedef {accum_t.name} accum_t;
+}};\n"""
+
+
+CONFIG_KXK = """struct config{index} : sqz::conv_rw_config {{
+    static const unsigned height = {in_height};
+    static const unsigned width = {in_width};
+    static const unsigned n_in = {n_chan};
+    static const unsigned n_out = {n_filt};
+    static const unsigned kernel = {kernel};
+    static const unsigned stride = {stride};
     static const unsigned fold_in = {fold_in};
     static const unsigned fold_out = {fold_out};
     static const bool relu = {relu_cpp};
@@ -307,4 +341,41 @@ def hls4ml_extension():
             return (f"sqz::conv1x1_rw<{p['input_t']}, {p['output_t']}, {p['config']}>({p['input']}, {p['output']}, "
                     f"{node.get_attr('weight_array')}, {node.get_weights('bias').name});")
 
-    return (SqzConv1x1,), (Conv1x1ConfigTemplate, Conv1x1FunctionTemplate)
+    class SqzConvKxK(SqzConv1x1):
+        _expected_attributes = SqzConv1x1._expected_attributes + [
+            Attribute("kernel"), Attribute("stride"), Attribute("out_height"), Attribute("out_width")]
+
+        def initialize(self):
+            a = self.attributes
+            self.add_output_variable([a["out_height"], a["out_width"], a["n_filt"]])
+            n_in = a["kernel"] * a["kernel"] * a["n_chan"]
+            fold_in, fold_out = fold_factors(n_in, a["n_filt"], int(self.get_attr("reuse_factor")))
+            self.set_attr("fold_in", fold_in)
+            self.set_attr("fold_out", fold_out)
+            self.add_weights_variable(name="bias", var_name="b{index}",
+                                      data=np.asarray(self.get_attr("bias_data"), np.float64))
+            self.set_attr("weight_t", named_type(self, "weight"))
+            self.set_attr("accum_t", named_type(self, "accum"))
+            self.set_attr("weight_array", loadable_array(self.name))
+
+    class ConvKxKConfigTemplate(LayerConfigTemplate):
+        def __init__(self):
+            super().__init__(SqzConvKxK)
+
+        def format(self, node):
+            params = self._default_config_params(node)
+            params["bias_t"] = node.get_weights("bias").type.name
+            params["relu_cpp"] = "true" if node.get_attr("relu") else "false"
+            return CONFIG_KXK.format(**params)
+
+    class ConvKxKFunctionTemplate(FunctionCallTemplate):
+        def __init__(self):
+            super().__init__(SqzConvKxK, include_header=[f"nnet_utils/{HEADER}"])
+
+        def format(self, node):
+            p = self._default_function_params(node)
+            return (f"sqz::conv_rw<{p['input_t']}, {p['output_t']}, {p['config']}>({p['input']}, {p['output']}, "
+                    f"{node.get_attr('weight_array')}, {node.get_weights('bias').name});")
+
+    return ((SqzConv1x1, SqzConvKxK),
+            (Conv1x1ConfigTemplate, Conv1x1FunctionTemplate, ConvKxKConfigTemplate, ConvKxKFunctionTemplate))
