@@ -85,22 +85,15 @@ def test_board_modules_read_a_manifest_without_tensorflow_keras_or_hls4ml(tmp_pa
 
 
 @pytest.fixture(scope="module")
-def generated(tmp_path_factory):
+def generated(tmp_path_factory, tiny, tiny_keras):
     """A real project of the tiny Fire network with loadable conv10 (weight stream and control registers),
     generated without compiling its C simulation."""
     pytest.importorskip("hls4ml")
     from hw.convert import plan_design
     from hw.project import build_project
-    from quant.calibrate import Calibration, make_spec
-    from tests.test_hw_csim import REUSE, images, keras_model, tiny_arch, tiny_params
+    from tests.tiny_net import REUSE
 
-    arch = tiny_arch()
-    params = tiny_params(arch)
-    cal = Calibration(arch, params)
-    cal.add_batch(images(16, seed=7))
-    spec = make_spec(cal, 8, 8)
-    design = plan_design(keras_model(arch, spec.effective_params(params)), spec, arch, reuse=REUSE,
-                         board="zcu104", loadable=("conv10",))
+    design = plan_design(tiny_keras, tiny["spec"], tiny["arch"], reuse=REUSE, board="zcu104", loadable=("conv10",))
     out = tmp_path_factory.mktemp("generated") / "tiny"
     return design, build_project(design, out, compile=False)
 

@@ -88,6 +88,7 @@ def test_hls_max_dsp_budget_folds_within_it_and_uram_only_for_generated_or_assum
     assert "ASSUMES A WEIGHT-LOAD PATH" in out and "assume a weight-load path for more weights" in out
 
 
+@pytest.mark.usefixtures("gxx")
 def test_hls_csim_squeezenet1_0_is_bit_exact_against_the_emulator(tmp_path):
     """The real network (Deep Compression weights), a spec calibrated on 8 sample images, 1 image simulated."""
     from model.architecture import get_architecture

@@ -7,7 +7,6 @@ and quant/fixed_point.py. One program holds every check (one g++ run), compiled 
 """
 from __future__ import annotations
 
-import shutil
 import subprocess
 from pathlib import Path
 
@@ -23,7 +22,7 @@ from quant import arithmetic as A
 from quant.fixed_point import OVERFLOW_MODES, ROUNDING_MODES, FixedFormat
 from quant.spec import ConvFormats
 
-pytestmark = pytest.mark.skipif(shutil.which("g++") is None, reason="g++ not installed")
+pytestmark = pytest.mark.usefixtures("gxx")     # no g++: these tests fail, saying so
 
 
 def _hls4ml_templates() -> Path:

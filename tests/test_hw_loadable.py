@@ -1,5 +1,5 @@
 """Loadable weights: conv10 as sqz::conv1x1_rw with its weights in a runtime-written (UltraRAM) array,
-filled through the AXI top's load mode, on the tiny Fire network of test_hw_csim -- C simulation bit for
+filled through the AXI top's load mode, on the tiny network of tests/tiny_net.py -- C simulation bit for
 bit against the emulator, the load protocol's checks, configuration errors before any C++, and the
 estimate placing exactly the generated design's loadable weights in UltraRAM."""
 from __future__ import annotations
@@ -11,22 +11,22 @@ import numpy as np
 import pytest
 
 pytest.importorskip("hls4ml")
-pytestmark = pytest.mark.skipif(shutil.which("g++") is None, reason="g++ not installed")
+pytestmark = pytest.mark.usefixtures("gxx")     # no g++: these tests fail, saying so
 
 from host.axi import WEIGHT_MAGIC, WeightStream  # noqa: E402
 from hw.convert import UnsupportedModelError, loadable_weight_codes, plan_design  # noqa: E402
 from hw.estimate import estimate, loadable_layers, uram_blocks  # noqa: E402
 from hw.project import WEIGHT_STREAM, Project, ProjectError, build_project, project_dir_for  # noqa: E402
-from tests.test_hw_csim import REUSE, SIZE, cache_root, tiny  # noqa: E402,F401  (module fixtures)
+from tests.tiny_net import REUSE, SIZE  # noqa: E402
 
 
 @pytest.fixture(scope="module")
-def loadable(tiny, cache_root):  # noqa: F811
-    design = plan_design(tiny["keras"], tiny["spec"], tiny["arch"], reuse=REUSE, board="zcu104", loadable=("conv10",))
+def loadable(tiny, tiny_keras, cache_root):
+    design = plan_design(tiny_keras, tiny["spec"], tiny["arch"], reuse=REUSE, board="zcu104", loadable=("conv10",))
     return design, build_project(design, project_dir_for(design, cache_root))
 
 
-def test_loadable_conv10_csim_is_bit_identical_to_emulator(tiny, loadable):  # noqa: F811
+def test_loadable_conv10_csim_is_bit_identical_to_emulator(tiny, loadable):
     design, project = loadable
     assert design.loadable == ("conv10",)
     cpp = (project.path / "firmware" / "myproject.cpp").read_text()
@@ -62,7 +62,7 @@ def test_weight_stream_file_holds_the_folded_codes(loadable):
     assert sorted(got.tolist()) == sorted(w.ravel().tolist()) and np.count_nonzero(got) > 120
 
 
-def test_inference_before_loading_runs_on_zero_weights(tiny, loadable):  # noqa: F811
+def test_inference_before_loading_runs_on_zero_weights(tiny, loadable):
     """UltraRAM powers up at 0: before the load conv10 outputs ReLU(bias) everywhere, so every image gets the
     same logits -- not the network's."""
     _, project = loadable
@@ -101,14 +101,15 @@ def test_damaged_weight_stream_file_is_refused_before_cpp(loadable, tmp_path):
     ("pynq-z2", ("conv10",), {}, "pynq-z2 has none"),
     ("zcu104", "sometimes", {}, "must be one of none, auto, all"),
 ])
-def test_bad_loadable_configs_are_rejected_before_any_cpp(tiny, tmp_path, board, loadable_arg, reuse, message):  # noqa: F811
+def test_bad_loadable_configs_are_rejected_before_any_cpp(tiny, tiny_keras, tmp_path, board, loadable_arg, reuse,
+                                                          message):
     with pytest.raises(UnsupportedModelError, match=message):
-        plan_design(tiny["keras"], tiny["spec"], tiny["arch"], reuse={**REUSE, **reuse}, board=board,
+        plan_design(tiny_keras, tiny["spec"], tiny["arch"], reuse={**REUSE, **reuse}, board=board,
                     loadable=loadable_arg)
     assert not any(tmp_path.iterdir())
 
 
-def test_estimate_and_design_agree_on_the_loadable_layers(tiny, loadable):  # noqa: F811
+def test_estimate_and_design_agree_on_the_loadable_layers(tiny, tiny_keras, loadable):
     design, _ = loadable
     est = estimate(tiny["arch"], "zcu104", tiny["spec"], design.reuse, loadable=design.loadable)
     conv10 = next(l for l in est.layers if l.name == "conv10")
@@ -118,12 +119,12 @@ def test_estimate_and_design_agree_on_the_loadable_layers(tiny, loadable):  # no
     assert [l.weights_in for l in est.layers if l.weights_in == "uram"] == ["uram"]
     # the policies resolve through the same function for the design and the estimate
     for policy in ("none", "all", "auto"):
-        d = plan_design(tiny["keras"], tiny["spec"], tiny["arch"], reuse=REUSE, board="zcu104", loadable=policy)
+        d = plan_design(tiny_keras, tiny["spec"], tiny["arch"], reuse=REUSE, board="zcu104", loadable=policy)
         assert d.loadable == loadable_layers(tiny["arch"], "zcu104", tiny["spec"], d.reuse, policy, input_size=SIZE)
         assert estimate(tiny["arch"], "zcu104", tiny["spec"], d.reuse, loadable=policy).loadable == d.loadable
     # 'all': every op whose weights are a memory -- conv1 (3x3 / 2, R = 3), both Fire modules (REUSE folds
     # a part of each) and conv10
-    assert plan_design(tiny["keras"], tiny["spec"], tiny["arch"], reuse=REUSE, board="zcu104",
+    assert plan_design(tiny_keras, tiny["spec"], tiny["arch"], reuse=REUSE, board="zcu104",
                        loadable="all").loadable == ("conv1", "fire2", "fire3", "conv10")
 
 
@@ -131,8 +132,8 @@ def test_estimate_and_design_agree_on_the_loadable_layers(tiny, loadable):  # no
 # -- runtime-written UltraRAM arrays, with conv10 ---------------------------------------------------------
 
 @pytest.fixture(scope="module")
-def loadable_fire(tiny, cache_root):  # noqa: F811
-    design = plan_design(tiny["keras"], tiny["spec"], tiny["arch"], reuse=REUSE, board="zcu104", loadable="all")
+def loadable_fire(tiny, tiny_keras, cache_root):
+    design = plan_design(tiny_keras, tiny["spec"], tiny["arch"], reuse=REUSE, board="zcu104", loadable="all")
     return design, build_project(design, project_dir_for(design, cache_root))
 
 

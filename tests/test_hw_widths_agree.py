@@ -15,7 +15,7 @@ from hw.ops import FusedFire, GlobalAvgPool, LoadableConv, MaxPool3x3s2, StockCo
 from hw.ops.fire import PARTS  # noqa: E402
 from model.architecture import get_architecture  # noqa: E402
 from quant.formats import uniform_spec  # noqa: E402
-from tests.test_hw_csim import REUSE, tiny  # noqa: E402,F401  (module fixture)
+from tests.tiny_net import REUSE  # noqa: E402
 
 
 def width(precision) -> int:
@@ -107,11 +107,11 @@ def test_estimate_widths_are_the_generated_types_squeezenet(tmp_path, model, bit
     assert not bad, bad
 
 
-def test_estimate_widths_are_the_generated_types_tiny(tiny, tmp_path):  # noqa: F811
-    for loadable in ("none", ("fire2", "fire3", "conv10")):
-        design = plan_design(tiny["keras"], tiny["spec"], tiny["arch"], reuse=REUSE, board="zcu104",
+def test_estimate_widths_are_the_generated_types_tiny(tiny, tiny_keras, tmp_path):
+    for loadable in ("none", "all"):
+        design = plan_design(tiny_keras, tiny["spec"], tiny["arch"], reuse=REUSE, board="zcu104",
                              loadable=loadable)
-        pairs = charged_vs_generated(design, to_hls4ml(design, tmp_path / str(len(loadable))))
+        pairs = charged_vs_generated(design, to_hls4ml(design, tmp_path / loadable))
         assert len(pairs) > 20
         bad = [p for p in pairs if p[1] != p[2]]
         assert not bad, bad

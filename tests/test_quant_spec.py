@@ -4,17 +4,13 @@ import json
 import pytest
 
 from model.architecture import squeezenet1_0
-from quant.calibrate import Calibration, make_spec
 from quant.spec import QuantSpec, SpecError
-from tests.tiny_net import tiny_arch, tiny_images, tiny_params
+from tests.tiny_net import tiny_arch
 
 
 @pytest.fixture(scope="module")
-def spec_json():
-    arch = tiny_arch()
-    cal = Calibration(arch, tiny_params(arch))
-    cal.add_batch(tiny_images(8))
-    return make_spec(cal, 8, 8).to_json()
+def spec_json(tiny):
+    return tiny["spec"].to_json()
 
 
 def load(tmp_path, data, arch=None):
