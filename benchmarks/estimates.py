@@ -121,6 +121,18 @@ def main() -> None:
             sensitivity.append({"board": b, "variant": label, **row(v)})
             print(f"  {b:<7} {label:<42} {v.fps:7.1f} fps  DSP {v.dsp:>5}  BRAM18 {v.bram18:>4}  "
                   f"URAM {v.uram:>3}  LUT {v.lut:>7} ({v.utilisation['lut']:.0f} %)  fits {v.fits}")
+    print("\nLUT ceiling sweep (v1.1 at 224, default design; other resources up to 100 %): timing closure needs "
+          "LUT at 70-80 %")
+    lut_sweep = []
+    for b in ("zcu104", "kv260"):
+        for ceiling in (1.0, 0.9, 0.8, 0.7):
+            r = choose_reuse(model, b, BITS, input_size=size, loadable="auto", utilisation_limit={"lut": ceiling})
+            v = estimate(model, b, BITS, r, input_size=size, loadable="auto")
+            met = v.fits and v.utilisation["lut"] <= 100 * ceiling
+            lut_sweep.append({"board": b, "lut_ceiling": ceiling, "met": met, **row(v)})
+            print(f"  {b:<7} LUT <= {100 * ceiling:.0f} %: {v.fps:7.1f} fps  LUT {v.utilisation['lut']:.0f} %  "
+                  f"BRAM18 {v.bram18:>4}  URAM {v.uram:>3}  DSP {v.dsp:>5}  fits {v.fits}"
+                  + ("" if met else "  -> NO folding meets this ceiling (the search's fallback shown)"))
     for key in ("1_rom_only", "2_default_loadable"):
         for board in ("zcu104", "kv260"):
             print()
@@ -129,6 +141,7 @@ def main() -> None:
     print(f"\n({seconds:.1f} s)")
     out = {"bits": BITS, "source": "estimate", "provisional": "cycle model not yet checked against synthesis",
            "tables": {k: [row(e) for e in t.values()] for k, t in tables.items()}, "sensitivity": sensitivity,
+           "lut_ceiling_sweep": lut_sweep,
            "seconds": round(seconds, 1)}
     Path(args.json).parent.mkdir(parents=True, exist_ok=True)
     Path(args.json).write_text(json.dumps(out, indent=1) + "\n")

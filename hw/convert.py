@@ -272,7 +272,7 @@ def resolve_reuse(ops: list[HwOp], arch: Architecture, requested: dict) -> tuple
     """Every foldable key of the ops -> the reuse factor used; requests that are not valid move to the
     closest valid factor (recorded as name -> (requested, used)). A Fire module's name sets all three."""
     foldable = {k: (op, valid) for op in ops for k, valid in op.foldable().items()}
-    fires = {l.name: [c.name for c in l.convs] for l in arch.layers if isinstance(l, Fire)}
+    fires = {op.name: list(op.foldable()) for op in ops if op.name not in op.foldable() and op.foldable()}
     unknown = [n for n in requested if n not in foldable and n not in fires]
     if unknown:
         raise UnsupportedModelError(f"reuse factor for unknown layer {unknown[0]!r}; layers of {arch.name}: "

@@ -378,19 +378,9 @@ def choose_loadable(ops: list[HwOp], board: Board | str, reuse: dict, policy="au
     by_name = {op.name: op for op in base}
     candidates = [op.name for op in base if op.load_candidate()]
     if not isinstance(policy, str):
-        names = tuple(str(n) for n in policy)
+        names = _check_loadable_names(base, policy, board)
         for n in names:
-            owner = next((o.name for o in base if n in o.foldable() and n != o.name), None)
-            if owner is not None:
-                raise UnsupportedModelError(f"loadable weights for {n!r}: a convolution of Fire module {owner}, "
-                                            f"whose weights load as a whole: name {owner}")
-            if n not in by_name or not by_name[n].foldable():
-                raise UnsupportedModelError(f"loadable weights for {n!r}: no such layer (layers: "
-                                            f"{', '.join(o.name for o in base if o.foldable())})")
-            by_name[n].as_loadable()      # raises, naming why, where it is not a candidate
-        if names and board.uram == 0:
-            raise UnsupportedModelError(f"loadable weights ({', '.join(names)}) are bound to UltraRAM; "
-                                        f"{board.name} has none")
+            by_name[n].as_loadable()      # raises, naming why, where it is not a candidate at this folding
         return tuple(op.name for op in base if op.name in names)
     if policy not in LOADABLE_POLICIES:
         raise UnsupportedModelError(f"weights in URAM must be one of {', '.join(LOADABLE_POLICIES)} or layer "
@@ -406,6 +396,24 @@ def choose_loadable(ops: list[HwOp], board: Board | str, reuse: dict, policy="au
         groups.append((name, sum(bram18_blocks(m.depth, m.width) for m in loaded), sum(m.uram for m in loaded)))
     moved = set(_uram_moves(groups, _bram_in_use(base, memories), board.bram18, board.uram))
     return tuple(n for n in candidates if n in moved)
+
+
+def _check_loadable_names(ops: list[HwOp], names, board: Board) -> tuple[str, ...]:
+    """Explicit loadable names must name ops with weights (a Fire module as a whole), on a board with URAM."""
+    names = tuple(str(n) for n in names)
+    by_name = {op.name: op for op in ops}
+    for n in names:
+        owner = next((o.name for o in ops if n in o.foldable() and n != o.name), None)
+        if owner is not None:
+            raise UnsupportedModelError(f"loadable weights for {n!r}: a convolution of Fire module {owner}, "
+                                        f"whose weights load as a whole: name {owner}")
+        if n not in by_name or not by_name[n].foldable() or by_name[n].kind in ("maxpool", "gap"):
+            raise UnsupportedModelError(f"loadable weights for {n!r}: no such layer with weights (layers: "
+                                        f"{', '.join(o.name for o in ops if o.foldable() and o.kind not in ('maxpool', 'gap'))})")
+    if names and board.uram == 0:
+        raise UnsupportedModelError(f"loadable weights ({', '.join(names)}) are bound to UltraRAM; "
+                                    f"{board.name} has none")
+    return names
 
 
 def loadable_layers(arch: Architecture | str, board: Board | str, bits_or_spec=8, reuse: dict | None = None,
@@ -471,16 +479,20 @@ def fold(ops: list[HwOp], board: Board | str, fps: float | None = None,
     if estimate_options:
         raise TypeError(f"unknown estimate options {sorted(estimate_options)}")
 
+    if not isinstance(loadable, str):     # explicit names: checked once here (names, board), then per target
+        _check_loadable_names(ops, loadable, board)
+
     def est(t):
-        """The estimate at target t, or None where explicitly named loadable layers cannot be loadable
-        there (they fold to R = 1: no weight memory to load, so such a target is not a candidate)."""
+        """The estimate at target t, or None where explicitly named loadable ops cannot be loadable there
+        (they fold to R = 1: no weight memory to load, so such a target is not a candidate)."""
         reuse = _fold(stages, t)
-        try:
+        if isinstance(loadable, str):
             names = choose_loadable(ops, board, reuse, loadable, fifo_depth=fifo_depth, fuse_fire=fuse_fire)
-        except UnsupportedModelError:
-            if isinstance(loadable, str):
-                raise
-            return None
+        else:
+            folded = {op.name: op for op in configure(ops, reuse, fifo_depth, (), fuse_fire)}
+            if not all(folded[n].load_candidate() for n in loadable):
+                return None
+            names = tuple(loadable)
         return estimate_ops(configure(ops, reuse, fifo_depth, names, fuse_fire), board, clock_mhz=clock, **cost)
 
     def smallest(ok) -> int | None:

@@ -232,3 +232,29 @@ def test_choose_reuse_folds_the_unfused_design_with_its_own_stage_timing():
     est = estimate(arch, "zcu104", 8, reuse, fuse_fire=False)
     assert est.fps >= 200 and {l.kind for l in est.layers} >= {"fire_generic", "conv"}
     assert not est.fits and "bram18" in est.over_budget   # feature-map-deep FIFOs do not fit SqueezeNet
+
+
+def test_ops_from_plain_shapes_and_formats_estimate_like_the_architecture_path():
+    """A design from elsewhere: ops built by hand from shapes and FixedFormats -- no Keras model, no
+    QuantSpec -- estimate exactly as the same layers built from an architecture and uniform formats."""
+    from hw.estimate import configure, estimate_ops
+    from hw.ops import FusedFire
+    from quant.fixed_point import FixedFormat
+    from quant.formats import accumulator_format
+    from quant.spec import ConvFormats
+
+    fire = Fire("f", 4, 8, 8)
+    x = FixedFormat(8, 9, True, "AP_RND", "AP_SAT")           # what uniform_spec gives the network input
+    act = FixedFormat(8, 8, False, "AP_RND", "AP_SAT")
+    weight = FixedFormat(8, 1, True, "AP_RND", "AP_SAT")
+    formats = {}
+    for conv, src, n_in in zip(fire.convs, (x, act, act), (16, 4, 36)):
+        frac = src.frac + weight.frac
+        bias = FixedFormat(8 + frac, 8, True, "AP_RND", "AP_SAT")
+        bound = n_in * max(abs(src.min_code), src.max_code) * abs(weight.min_code) + bias.max_code
+        formats[conv.name] = ConvFormats(weight, bias, accumulator_format(bound, frac), act)
+    by_hand = estimate_ops(configure([FusedFire(fire, (16, 16, 16), (16, 16, 16), x, formats)], FIRE_REUSE),
+                           "zcu104")
+    from_arch = estimate(fire_only(), "zcu104", 8, FIRE_REUSE, include_shell=False)
+    assert by_hand.to_json() == from_arch.to_json()
+    assert by_hand.dsp == 16 + 16 + 32 and by_hand.layers[0].kind == "fire"
