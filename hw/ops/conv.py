@@ -296,86 +296,66 @@ CONFIG_KXK = """struct config{index} : sqz::conv_rw_config {{
 
 
 def hls4ml_extension():
-    """(layer classes, template classes) of sqz::conv1x1_rw, built on first use (hls4ml imports slowly)."""
+    """(layer classes, template classes) of sqz::conv1x1_rw and sqz::conv_rw, built on first use (hls4ml imports
+    slowly)."""
     from hls4ml.backends.template import FunctionCallTemplate, LayerConfigTemplate
     from hls4ml.model.attributes import Attribute, ConfigurableAttribute, TypeAttribute, WeightAttribute
     from hls4ml.model.layers import Layer
 
     from hw.ops.registry import named_type
 
-    class SqzConv1x1(Layer):
-        _expected_attributes = [
-            Attribute("in_height"), Attribute("in_width"), Attribute("n_chan"), Attribute("n_filt"),
-            Attribute("relu", value_type=bool), ConfigurableAttribute("reuse_factor", default=1),
-            WeightAttribute("bias"), TypeAttribute("accum"), TypeAttribute("weight"),
-        ]
+    def layer_class(name: str, kxk: bool):
+        """SqzConv1x1 (sqz::conv1x1_rw) or SqzConvKxK (sqz::conv_rw): bias an hls4ml weight (a ROM), the
+        weights a runtime-written array `sqz_w_<name>` (hw/project.py writes it and its loader)."""
+        extra = [Attribute("kernel"), Attribute("stride"), Attribute("out_height"), Attribute("out_width")] if kxk \
+            else []
 
-        def initialize(self):
-            a = self.attributes
-            self.add_output_variable([a["in_height"], a["in_width"], a["n_filt"]])
-            fold_in, fold_out = fold_factors(a["n_chan"], a["n_filt"], int(self.get_attr("reuse_factor")))
-            self.set_attr("fold_in", fold_in)
-            self.set_attr("fold_out", fold_out)
-            self.add_weights_variable(name="bias", var_name="b{index}",
-                                      data=np.asarray(self.get_attr("bias_data"), np.float64))
-            self.set_attr("weight_t", named_type(self, "weight"))
-            self.set_attr("accum_t", named_type(self, "accum"))
-            self.set_attr("weight_array", loadable_array(self.name))
+        class SqzLoadableConv(Layer):
+            _expected_attributes = [
+                Attribute("in_height"), Attribute("in_width"), Attribute("n_chan"), Attribute("n_filt"),
+                Attribute("relu", value_type=bool), ConfigurableAttribute("reuse_factor", default=1),
+                WeightAttribute("bias"), TypeAttribute("accum"), TypeAttribute("weight"), *extra,
+            ]
 
-    class Conv1x1ConfigTemplate(LayerConfigTemplate):
-        def __init__(self):
-            super().__init__(SqzConv1x1)
+            def initialize(self):
+                a = self.attributes
+                out = (a["out_height"], a["out_width"]) if kxk else (a["in_height"], a["in_width"])
+                self.add_output_variable([*out, a["n_filt"]])
+                n_in = (a["kernel"] ** 2 if kxk else 1) * a["n_chan"]
+                fold_in, fold_out = fold_factors(n_in, a["n_filt"], int(self.get_attr("reuse_factor")))
+                self.set_attr("fold_in", fold_in)
+                self.set_attr("fold_out", fold_out)
+                self.add_weights_variable(name="bias", var_name="b{index}",
+                                          data=np.asarray(self.get_attr("bias_data"), np.float64))
+                self.set_attr("weight_t", named_type(self, "weight"))
+                self.set_attr("accum_t", named_type(self, "accum"))
+                self.set_attr("weight_array", loadable_array(self.name))
 
-        def format(self, node):
-            params = self._default_config_params(node)
-            params["bias_t"] = node.get_weights("bias").type.name
-            params["relu_cpp"] = "true" if node.get_attr("relu") else "false"
-            return CONFIG.format(**params)
+        SqzLoadableConv.__name__ = SqzLoadableConv.__qualname__ = name
+        return SqzLoadableConv
 
-    class Conv1x1FunctionTemplate(FunctionCallTemplate):
-        def __init__(self):
-            super().__init__(SqzConv1x1, include_header=[f"nnet_utils/{HEADER}"])
+    def templates(layer_cls, config: str, function: str):
+        class Config(LayerConfigTemplate):
+            def __init__(self):
+                super().__init__(layer_cls)
 
-        def format(self, node):
-            p = self._default_function_params(node)
-            return (f"sqz::conv1x1_rw<{p['input_t']}, {p['output_t']}, {p['config']}>({p['input']}, {p['output']}, "
-                    f"{node.get_attr('weight_array')}, {node.get_weights('bias').name});")
+            def format(self, node):
+                params = self._default_config_params(node)
+                params["bias_t"] = node.get_weights("bias").type.name
+                params["relu_cpp"] = "true" if node.get_attr("relu") else "false"
+                return config.format(**params)
 
-    class SqzConvKxK(SqzConv1x1):
-        _expected_attributes = SqzConv1x1._expected_attributes + [
-            Attribute("kernel"), Attribute("stride"), Attribute("out_height"), Attribute("out_width")]
+        class Function(FunctionCallTemplate):
+            def __init__(self):
+                super().__init__(layer_cls, include_header=[f"nnet_utils/{HEADER}"])
 
-        def initialize(self):
-            a = self.attributes
-            self.add_output_variable([a["out_height"], a["out_width"], a["n_filt"]])
-            n_in = a["kernel"] * a["kernel"] * a["n_chan"]
-            fold_in, fold_out = fold_factors(n_in, a["n_filt"], int(self.get_attr("reuse_factor")))
-            self.set_attr("fold_in", fold_in)
-            self.set_attr("fold_out", fold_out)
-            self.add_weights_variable(name="bias", var_name="b{index}",
-                                      data=np.asarray(self.get_attr("bias_data"), np.float64))
-            self.set_attr("weight_t", named_type(self, "weight"))
-            self.set_attr("accum_t", named_type(self, "accum"))
-            self.set_attr("weight_array", loadable_array(self.name))
+            def format(self, node):
+                p = self._default_function_params(node)
+                return (f"{function}<{p['input_t']}, {p['output_t']}, {p['config']}>({p['input']}, {p['output']}, "
+                        f"{node.get_attr('weight_array')}, {node.get_weights('bias').name});")
 
-    class ConvKxKConfigTemplate(LayerConfigTemplate):
-        def __init__(self):
-            super().__init__(SqzConvKxK)
+        Config.__name__, Function.__name__ = f"{layer_cls.__name__}Config", f"{layer_cls.__name__}Function"
+        return Config, Function
 
-        def format(self, node):
-            params = self._default_config_params(node)
-            params["bias_t"] = node.get_weights("bias").type.name
-            params["relu_cpp"] = "true" if node.get_attr("relu") else "false"
-            return CONFIG_KXK.format(**params)
-
-    class ConvKxKFunctionTemplate(FunctionCallTemplate):
-        def __init__(self):
-            super().__init__(SqzConvKxK, include_header=[f"nnet_utils/{HEADER}"])
-
-        def format(self, node):
-            p = self._default_function_params(node)
-            return (f"sqz::conv_rw<{p['input_t']}, {p['output_t']}, {p['config']}>({p['input']}, {p['output']}, "
-                    f"{node.get_attr('weight_array')}, {node.get_weights('bias').name});")
-
-    return ((SqzConv1x1, SqzConvKxK),
-            (Conv1x1ConfigTemplate, Conv1x1FunctionTemplate, ConvKxKConfigTemplate, ConvKxKFunctionTemplate))
+    one, kxk = layer_class("SqzConv1x1", False), layer_class("SqzConvKxK", True)
+    return (one, kxk), (*templates(one, CONFIG, "sqz::conv1x1_rw"), *templates(kxk, CONFIG_KXK, "sqz::conv_rw"))
