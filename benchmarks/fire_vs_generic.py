@@ -18,7 +18,7 @@ Identical outputs (C simulation, bit for bit)
   the logits are compared too.
 
 Estimated resources side by side (hw/estimate.py, before synthesis -- nothing is synthesised)
-  fire2 as HwFire and as HwGenericFire (what hls4ml generates: ten streams whose FIFOs are a whole
+  fire2 as the FusedFire and GenericFire ops (what hls4ml generates: ten streams whose FIFOs are a whole
   feature map deep, three conv engines with their ReLU layers, clone, zero-pad, concatenate). The
   generic estimate's FIFO list is held against the stream variables of the generated hls4ml graph
   (depth and word width of each), so the estimate models the structure that was simulated. Then every

@@ -76,7 +76,7 @@ class WeightArray:
     """One loadable weight array in the load stream: `n` codes of a `bits`-bit format in `lane`-bit lanes,
     starting at payload beat `first_beat` (0 = the beat after the header)."""
     layer: str
-    array: str            # the C++ name of the runtime-written array (hw/layers.py loadable_array)
+    array: str            # the C++ name of the runtime-written array (hw/ops/conv.py loadable_array)
     n: int
     bits: int
     signed: bool

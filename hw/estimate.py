@@ -24,6 +24,10 @@ dataflow), each stream carrying one pixel (all channels in parallel) per beat:
   expand1x1 reads the centre tap of the 3x3 window, so both expands emit pixel (r, c)
   together and the concatenation needs no skew buffer. Each of its three convolutions
   has its own reuse factor. Its internal streams are 2 deep (sqz_fire.h): registers.
+* ``conv_rw`` / ``fire_rw`` (loadable ops, hw/ops/conv.py LoadableConv, hw/ops/fire.py LoadableFire):
+  the same engines reading their weights from runtime-written UltraRAM arrays; a loadable conv
+  is sqz::conv1x1_rw (1x1) or sqz::conv_rw (K x K, its own (K-1)-row line buffer) with ReLU and
+  cast inside, so no separate ReLU layer or conv -> ReLU FIFO.
 * ``fire_generic`` (only with ``fuse_fire=False``): what hls4ml 1.3.0 generates for an
   unfused Fire module, layer for layer as it appears in the generated myproject.cpp:
   pointwise_conv_2d_cl (squeeze) -> relu -> clone_stream (two copies) -> [pointwise_conv_2d_cl
@@ -44,8 +48,8 @@ dataflow), each stream carrying one pixel (all channels in parallel) per beat:
   the reciprocal multiply done channel after channel on one multiplier.
 * ``shell``  an allowance for the AXI DMA, interconnect and the input stream FIFO.
 
-Cost model (per layer; constants are module-level and named below)
--------------------------------------------------------------------
+Cost model (per op; constants in hw/ops/cost.py)
+-----------------------------------------------
 Reuse factor R (hls4ml semantics): a convolution with n_in = C*K*K inputs and n_out
 filters per output pixel uses ceil(n_in*n_out / R) multipliers and takes R cycles per
 output pixel. Valid R follow hls4ml 1.3.0 ``FPGABackend._validate_reuse_factor``:

@@ -14,7 +14,7 @@
 // 1 load; host/axi.py WeightStream is the host side):
 //   header  one beat: bits [63:32] WEIGHT_MAGIC ("SQZW"), bits [31:0] the number of payload beats
 //   payload each loadable weight array in turn (network order), its codes in the order the kernel
-//           reads them (hw/layers.py fold_matrix), 64/L codes per beat, L = 8, 16 or 32 (the
+//           reads them (hw/ops/cost.py fold_matrix), 64/L codes per beat, L = 8, 16 or 32 (the
 //           smallest lane that holds the weight width), code k of an array in beat k / (64/L),
 //           lane k % (64/L), two's complement; every array starts on a new beat; unused lanes 0.
 //           TLAST on the last payload beat.

@@ -8,7 +8,7 @@
 // (sqz::axi_read_weights, sqz_axi.h) and this kernel only reads. That is what lets synthesis put
 // them in UltraRAM, which has no bitstream initialisation: the generated code binds the array to
 // UltraRAM (BIND_STORAGE impl=uram) and marks it STABLE in the dataflow region (it changes only
-// between frames, in load mode). Layout: the [fo][fi][po][pi] order matvec reads (hw/layers.py
+// between frames, in load mode). Layout: the [fo][fi][po][pi] order matvec reads (hw/ops/cost.py
 // fold_matrix), so one reshaped memory word holds the BLOCK = n_in * n_out / R weights of a cycle.
 // Arithmetic: quant/arithmetic.py -- exact accumulation in accum_t, then ReLU and one cast, as in
 // sqz::fire (and as hls4ml's pointwise conv + ReLU layer, which this kernel replaces).
@@ -21,7 +21,7 @@
 
 namespace sqz {
 
-// Default sizes; the generated config (hw/layers.py) overrides all of them.
+// Default sizes; the generated config (hw/ops/) overrides all of them.
 struct conv1x1_config {
     static const unsigned height = 1;
     static const unsigned width = 1;

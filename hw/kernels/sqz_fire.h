@@ -19,7 +19,7 @@
 
 namespace sqz {
 
-// y = act(b + W x) for one pixel. Weights are laid out [fo][fi][po][pi] (hw/layers.py,
+// y = act(b + W x) for one pixel. Weights are laid out [fo][fi][po][pi] (hw/ops/cost.py
 // fold_matrix): the BLOCK = PI * PO weights one pipelined cycle needs are consecutive, so a
 // cyclic reshape by BLOCK gives one wide ROM word per cycle.
 template <class in_T, class out_T, class w_T, class b_T, class acc_T, unsigned N_IN, unsigned N_OUT, unsigned FOLD_IN,
@@ -63,7 +63,7 @@ OutFold:
     }
 }
 
-// Default sizes; the generated config (hw/layers.py) overrides all of them.
+// Default sizes; the generated config (hw/ops/) overrides all of them.
 struct fire_config {
     static const unsigned height = 1;
     static const unsigned width = 1;
