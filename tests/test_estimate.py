@@ -258,3 +258,16 @@ def test_ops_from_plain_shapes_and_formats_estimate_like_the_architecture_path()
     from_arch = estimate(fire_only(), "zcu104", 8, FIRE_REUSE, include_shell=False)
     assert by_hand.to_json() == from_arch.to_json()
     assert by_hand.dsp == 16 + 16 + 32 and by_hand.layers[0].kind == "fire"
+
+
+def test_shell_refuses_what_the_axi_word_cannot_carry():
+    from hw.ops import Shell, UnsupportedModelError
+    from quant.fixed_point import FixedFormat
+
+    logits = FixedFormat(16, 8, False, "AP_RND", "AP_SAT")
+    Shell((8, 8, 3), FixedFormat(16, 16, True, "AP_RND", "AP_SAT"), 10, logits).validate({})   # 3 x 16-bit lanes
+    with pytest.raises(UnsupportedModelError, match="3 input channels of 32-bit lanes do not fit one 64-bit beat"):
+        Shell((8, 8, 3), FixedFormat(20, 20, True, "AP_RND", "AP_SAT"), 10, logits).validate({})
+    with pytest.raises(UnsupportedModelError, match="layer logits field 'result'.* wider than the 32 bits"):
+        Shell((8, 8, 3), FixedFormat(9, 9, True, "AP_RND", "AP_SAT"), 10,
+              FixedFormat(40, 20, False, "AP_RND", "AP_SAT")).validate({})

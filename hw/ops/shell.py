@@ -3,7 +3,7 @@ hw/kernels/sqz_axi.h), the AXI DMA and interconnect -- as an op: the AXI packing
 stream FIFO, and an allowance for the DMA and interconnect in the cost model."""
 from __future__ import annotations
 
-from hw.ops.base import HwOp, UnsupportedModelError
+from hw.ops.base import MAX_DATA_BITS, HwOp, UnsupportedModelError, check_width
 from hw.ops.cost import REGISTER_FIFO_DEPTH, SHELL_BRAM18, SHELL_LUT, buffer
 
 
@@ -20,13 +20,19 @@ class Shell(HwOp):
         from host.axi import AxiPacking
 
         h, w, c = self.in_shape
-        try:
-            return AxiPacking.for_formats(h, w, c, self.x, self.n_out, self.logits)
-        except ValueError as e:
-            raise UnsupportedModelError(f"AXI interface: {e}") from None
+        return AxiPacking.for_formats(h, w, c, self.x, self.n_out, self.logits)
 
     def validate(self, params):
-        self.packing()
+        """What the 64-bit AXI4-Stream word can carry (host/axi.py's packing): codes of at most 32 bits,
+        and one whole input pixel per beat."""
+        from host.axi import WORD_BITS, lane_bits
+
+        check_width("input", "input", self.x, MAX_DATA_BITS)
+        check_width("logits", "result", self.logits, MAX_DATA_BITS)
+        channels, lane = self.in_shape[2], lane_bits(self.x.width)
+        if channels * lane > WORD_BITS:
+            raise UnsupportedModelError(f"AXI interface: {channels} input channels of {lane}-bit lanes do not fit "
+                                        f"one {WORD_BITS}-bit beat (input format {self.x})")
 
     def cycles(self):
         return self.in_shape[0] * self.in_shape[1]  # the DMA delivers one pixel per cycle
