@@ -1,14 +1,14 @@
 // sqz::conv1x1_rw -- a stand-alone 1x1 convolution (+ ReLU) whose weights are written at run time;
 // sqz::conv_rw    -- the same for a K x K / stride S convolution (conv1), with its own line buffer.
 //
-//   in (H x W x n_in) -> per pixel y = act(b + W x) (sqz::matvec, folded by FOLD_IN * FOLD_OUT) -> out
+//   in (H x W x n_in) -> per pixel y = act(b + W x) (sqz::matvec_stream, folded by FOLD_IN * FOLD_OUT) -> out
 //
 // The weights are not a ROM: `w` is a namespace-scope array (sqz_w_<layer>, defined and loaded in the
 // generated myproject.cpp, hw/project.py) that the AXI top writes in its load mode
 // (sqz::axi_read_weights, sqz_axi.h) and this kernel only reads. That is what lets synthesis put
 // them in UltraRAM, which has no bitstream initialisation: the generated code binds the array to
 // UltraRAM (BIND_STORAGE impl=uram) and marks it STABLE in the dataflow region (it changes only
-// between frames, in load mode). Layout: the [fo][fi][po][pi] order matvec reads (hw/ops/cost.py
+// between frames, in load mode). Layout: the [fo][fi][po][pi] order matvec_stream reads (hw/ops/cost.py
 // fold_matrix), so one reshaped memory word holds the BLOCK = n_in * n_out / R weights of a cycle.
 // Arithmetic: quant/arithmetic.py -- exact accumulation in accum_t, then ReLU and one cast, as in
 // sqz::fire (and as hls4ml's pointwise conv + ReLU layer, which this kernel replaces).
@@ -36,17 +36,9 @@ template <class data_T, class res_T, class CONFIG_T>
 void conv1x1_rw(hls::stream<data_T> &in, hls::stream<res_T> &out,
                 const typename CONFIG_T::weight_t w[CONFIG_T::n_in * CONFIG_T::n_out],
                 const typename CONFIG_T::bias_t b[CONFIG_T::n_out]) {
-    static_assert(data_T::size == CONFIG_T::n_in, "input stream word must hold one pixel");
-    static_assert(res_T::size == CONFIG_T::n_out, "output stream word must hold one pixel");
-Conv1x1Pixels:
-    for (unsigned p = 0; p < CONFIG_T::height * CONFIG_T::width; p++) {
-        data_T x = in.read();
-        res_T y;
-        matvec<typename data_T::value_type, typename res_T::value_type, typename CONFIG_T::weight_t,
-               typename CONFIG_T::bias_t, typename CONFIG_T::accum_t, CONFIG_T::n_in, CONFIG_T::n_out,
-               CONFIG_T::fold_in, CONFIG_T::fold_out, CONFIG_T::relu>(x.data, y.data, w, b);
-        out.write(y);
-    }
+    matvec_stream<data_T, res_T, typename CONFIG_T::weight_t, typename CONFIG_T::bias_t, typename CONFIG_T::accum_t,
+                  CONFIG_T::n_in, CONFIG_T::n_out, CONFIG_T::fold_in, CONFIG_T::fold_out, CONFIG_T::relu,
+                  CONFIG_T::height * CONFIG_T::width>(in, out, w, b);
 }
 
 // K x K / stride S (no padding: a padded conv reads a zero-padded stream, hls4ml's zeropad2d_cl).
@@ -147,16 +139,9 @@ void conv_rw_apply(hls::stream<vec<T, CONFIG_T::kernel * CONFIG_T::kernel * CONF
     static const unsigned N_IN = CONFIG_T::kernel * CONFIG_T::kernel * CONFIG_T::n_in;
     static const unsigned OUT_PIXELS = ((CONFIG_T::height - CONFIG_T::kernel) / CONFIG_T::stride + 1) *
                                        ((CONFIG_T::width - CONFIG_T::kernel) / CONFIG_T::stride + 1);
-    static_assert(res_T::size == CONFIG_T::n_out, "output stream word must hold one pixel");
-ConvRwPixels:
-    for (unsigned p = 0; p < OUT_PIXELS; p++) {
-        vec<T, N_IN> x = windows.read();
-        res_T y;
-        matvec<T, typename res_T::value_type, typename CONFIG_T::weight_t, typename CONFIG_T::bias_t,
-               typename CONFIG_T::accum_t, N_IN, CONFIG_T::n_out, CONFIG_T::fold_in, CONFIG_T::fold_out,
-               CONFIG_T::relu>(x.data, y.data, w, b);
-        out.write(y);
-    }
+    matvec_stream<vec<T, N_IN>, res_T, typename CONFIG_T::weight_t, typename CONFIG_T::bias_t,
+                  typename CONFIG_T::accum_t, N_IN, CONFIG_T::n_out, CONFIG_T::fold_in, CONFIG_T::fold_out,
+                  CONFIG_T::relu, OUT_PIXELS>(windows, out, w, b);
 }
 
 template <class data_T, class res_T, class CONFIG_T>

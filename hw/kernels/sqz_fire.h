@@ -6,8 +6,8 @@
 //                  -> one stream of H x W x (E1 + E3): expand1x1 channels, then expand3x3 channels
 //
 // Five DATAFLOW processes joined by short FIFOs; each works on one pixel per iteration.
-// Every convolution is a matrix-vector product per pixel (sqz::matvec) folded by its own
-// reuse factor R = FOLD_IN * FOLD_OUT: R pipelined cycles per pixel, n_in * n_out / R
+// Every convolution is a matrix-vector product per pixel (sqz::matvec_stream) folded by its own
+// reuse factor R = FOLD_IN * FOLD_OUT: R pipelined cycles per pixel, pixels back to back, n_in * n_out / R
 // multipliers (hls4ml's meaning of a reuse factor). Arithmetic: quant/arithmetic.py --
 // exact accumulation in accum_t (the QuantSpec guarantees it neither rounds nor wraps),
 // then ReLU and one cast to the result format.
@@ -19,46 +19,73 @@
 
 namespace sqz {
 
-// y = act(b + W x) for one pixel. Weights are laid out [fo][fi][po][pi] (hw/ops/cost.py
-// fold_matrix): the BLOCK = PI * PO weights one pipelined cycle needs are consecutive, so a
-// cyclic reshape by BLOCK gives one wide ROM word per cycle.
-template <class in_T, class out_T, class w_T, class b_T, class acc_T, unsigned N_IN, unsigned N_OUT, unsigned FOLD_IN,
-          unsigned FOLD_OUT, bool RELU>
-void matvec(const in_T x[N_IN], out_T y[N_OUT], const w_T w[N_IN * N_OUT], const b_T b[N_OUT]) {
+// y = act(b + W x) for every pixel of a stream, folded the way hls4ml's dense_resource folds a product:
+// ONE pipelined loop (II = 1) over PIXELS x FOLD_OUT x FOLD_IN steps, accumulation and emission inside it.
+// Step (p, fo, fi) reads pixel p at fo = fi = 0, multiplies the BLOCK = PI * PO weights of (fo, fi) -- laid
+// out [fo][fi][po][pi] (hw/ops/cost.py fold_matrix), so a cyclic reshape by BLOCK makes them one wide
+// memory word -- into PO accumulators, emits fold fo's PO results at fi = FOLD_IN - 1, and writes the
+// pixel after its last fold. So a pixel costs R = FOLD_IN * FOLD_OUT cycles and the next pixel follows
+// at once (no drain and refill of the pipeline per fold or per pixel): the cycles hw/ops charges.
+template <class IN_WORD, class OUT_WORD, class w_T, class b_T, class acc_T, unsigned N_IN, unsigned N_OUT,
+          unsigned FOLD_IN, unsigned FOLD_OUT, bool RELU, unsigned PIXELS>
+void matvec_stream(hls::stream<IN_WORD> &in, hls::stream<OUT_WORD> &out, const w_T w[N_IN * N_OUT],
+                   const b_T b[N_OUT]) {
+    typedef typename IN_WORD::value_type in_T;
+    typedef typename OUT_WORD::value_type out_T;
+    static_assert(IN_WORD::size == N_IN, "input stream word must hold one pixel");
+    static_assert(OUT_WORD::size == N_OUT, "output stream word must hold one pixel");
     static_assert(N_IN % FOLD_IN == 0, "FOLD_IN must divide N_IN");
     static_assert(N_OUT % FOLD_OUT == 0, "FOLD_OUT must divide N_OUT");
     static const unsigned PI = N_IN / FOLD_IN;
     static const unsigned PO = N_OUT / FOLD_OUT;
     static const unsigned BLOCK = PI * PO;
-    #pragma HLS INLINE off
+    static const unsigned long STEPS = (unsigned long)PIXELS * FOLD_IN * FOLD_OUT;
     #pragma HLS ARRAY_RESHAPE variable=w cyclic factor=BLOCK
+
+    in_T x[N_IN];
+    out_T y[N_OUT];
+    acc_T acc[PO];
     #pragma HLS ARRAY_PARTITION variable=x cyclic factor=PI
     #pragma HLS ARRAY_PARTITION variable=y cyclic factor=PO
-
-    acc_T acc[PO];
     #pragma HLS ARRAY_PARTITION variable=acc complete
+    unsigned fi = 0, fo = 0;
 
-OutFold:
-    for (unsigned fo = 0; fo < FOLD_OUT; fo++) {
-    InFold:
-        for (unsigned fi = 0; fi < FOLD_IN; fi++) {
-            #pragma HLS PIPELINE II=1
-        OutLanes:
-            for (unsigned po = 0; po < PO; po++) {
+MatvecSteps:
+    for (unsigned long step = 0; step < STEPS; step++) {
+        #pragma HLS PIPELINE II=1
+        if (fi == 0 && fo == 0) {
+            const IN_WORD word = in.read();
+            for (unsigned k = 0; k < N_IN; k++) {
                 #pragma HLS UNROLL
-                acc_T a = (fi == 0) ? acc_T(b[fo * PO + po]) : acc[po];
-            InLanes:
-                for (unsigned pi = 0; pi < PI; pi++) {
-                    #pragma HLS UNROLL
-                    a += x[fi * PI + pi] * w[(fo * FOLD_IN + fi) * BLOCK + po * PI + pi];
-                }
-                acc[po] = a;
+                x[k] = word[k];
             }
         }
-    Results:
+    OutLanes:
         for (unsigned po = 0; po < PO; po++) {
             #pragma HLS UNROLL
-            y[fo * PO + po] = activate<out_T, RELU>(acc[po]);
+            acc_T a = (fi == 0) ? acc_T(b[fo * PO + po]) : acc[po];
+        InLanes:
+            for (unsigned pi = 0; pi < PI; pi++) {
+                #pragma HLS UNROLL
+                a += x[fi * PI + pi] * w[(fo * FOLD_IN + fi) * BLOCK + po * PI + pi];
+            }
+            acc[po] = a;
+            if (fi == FOLD_IN - 1)
+                y[fo * PO + po] = activate<out_T, RELU>(a);
+        }
+        if (fi == FOLD_IN - 1 && fo == FOLD_OUT - 1) {
+            OUT_WORD word;
+            for (unsigned k = 0; k < N_OUT; k++) {
+                #pragma HLS UNROLL
+                word[k] = y[k];
+            }
+            out.write(word);
+        }
+        if (fi + 1 < FOLD_IN) {
+            fi++;
+        } else {
+            fi = 0;
+            fo = (fo + 1 < FOLD_OUT) ? fo + 1 : 0;
         }
     }
 }
@@ -83,17 +110,10 @@ template <class data_T, class CONFIG_T>
 void fire_squeeze(hls::stream<data_T> &in, hls::stream<vec<typename CONFIG_T::squeeze_t, CONFIG_T::n_squeeze> > &out,
                   const typename CONFIG_T::squeeze_weight_t w[CONFIG_T::n_chan * CONFIG_T::n_squeeze],
                   const typename CONFIG_T::squeeze_bias_t b[CONFIG_T::n_squeeze]) {
-    static_assert(data_T::size == CONFIG_T::n_chan, "input stream word must hold one pixel");
-    typedef typename CONFIG_T::squeeze_t sq_t;
-SqueezePixels:
-    for (unsigned p = 0; p < CONFIG_T::height * CONFIG_T::width; p++) {
-        data_T x = in.read();
-        vec<sq_t, CONFIG_T::n_squeeze> y;
-        matvec<typename data_T::value_type, sq_t, typename CONFIG_T::squeeze_weight_t, typename CONFIG_T::squeeze_bias_t,
-               typename CONFIG_T::squeeze_accum_t, CONFIG_T::n_chan, CONFIG_T::n_squeeze, CONFIG_T::squeeze_fold_in,
-               CONFIG_T::squeeze_fold_out, true>(x.data, y.data, w, b);
-        out.write(y);
-    }
+    matvec_stream<data_T, vec<typename CONFIG_T::squeeze_t, CONFIG_T::n_squeeze>, typename CONFIG_T::squeeze_weight_t,
+                  typename CONFIG_T::squeeze_bias_t, typename CONFIG_T::squeeze_accum_t, CONFIG_T::n_chan,
+                  CONFIG_T::n_squeeze, CONFIG_T::squeeze_fold_in, CONFIG_T::squeeze_fold_out, true,
+                  CONFIG_T::height * CONFIG_T::width>(in, out, w, b);
 }
 
 // 3x3 windows with zero padding 1 over the squeezed image, from a 2-row line buffer.
@@ -183,13 +203,8 @@ template <class in_T, class out_T, class w_T, class b_T, class acc_T, unsigned N
           unsigned FOLD_OUT, unsigned PIXELS>
 void fire_expand(hls::stream<vec<in_T, N_IN> > &in, hls::stream<vec<out_T, N_OUT> > &out, const w_T w[N_IN * N_OUT],
                  const b_T b[N_OUT]) {
-ExpandPixels:
-    for (unsigned p = 0; p < PIXELS; p++) {
-        vec<in_T, N_IN> x = in.read();
-        vec<out_T, N_OUT> y;
-        matvec<in_T, out_T, w_T, b_T, acc_T, N_IN, N_OUT, FOLD_IN, FOLD_OUT, true>(x.data, y.data, w, b);
-        out.write(y);
-    }
+    matvec_stream<vec<in_T, N_IN>, vec<out_T, N_OUT>, w_T, b_T, acc_T, N_IN, N_OUT, FOLD_IN, FOLD_OUT, true, PIXELS>(
+        in, out, w, b);
 }
 
 template <class res_T, class CONFIG_T>

@@ -45,46 +45,56 @@ template <class data_T, class res_T, class CONFIG_T> void maxpool_3x3s2(hls::str
     for (unsigned c = 0; c < C; c++)
         run[c] = 0;
 
-PoolRows:
-    for (unsigned y = 0; y < H; y++) {
-    PoolCols:
-        for (unsigned x = 0; x < W; x++) {
-            const data_T px = in.read();
-            const bool x_even = (x % 2) == 0;
-            // a row window finishes at its third column, or cut short by the right border
-            const bool row_done = x_even ? x >= 2 : x == W - 1;
-            const unsigned ox = x_even ? x / 2 - 1 : (x - 1) / 2;
-            const bool y_even = (y % 2) == 0;
-            const bool emit = row_done && (y_even ? y >= 2 : y == H - 1);
-            const bool start = row_done && y_even && y / 2 < OH;
-            res_T o;
-        PoolGroups:
-            for (unsigned g = 0; g < R; g++) {
-                #pragma HLS PIPELINE II=1
-            PoolLanes:
-                for (unsigned k = 0; k < CP; k++) {
-                    #pragma HLS UNROLL
-                    const unsigned c = g * CP + k;
-                    const T p = px[c];
-                    const T m = max_of(run[c], p);
-                    const T h = x_even ? m : max_zero(m); // odd x finishing: the right border cut it
-                    run[c] = (x == 0 || x_even) ? p : m;  // an even column starts the next window
-                    if (row_done) {
-                        const T v = max_of(colmax[ox][c], h);
-                        if (y_even) {
-                            o[c] = v; // written out only if y >= 2
-                            if (start)
-                                colmax[ox][c] = h;
-                        } else if (y == H - 1) {
-                            o[c] = max_zero(v); // the bottom border cut this window
-                        } else {
-                            colmax[ox][c] = v;
-                        }
-                    }
+    data_T px;
+    res_T o;
+    unsigned x = 0, y = 0, g = 0;
+    // One pipelined loop over pixels x channel groups (II = 1): R cycles per input pixel, pixels back to
+    // back (a loop per pixel around a pipelined group loop would drain the pipeline at every pixel).
+PoolSteps:
+    for (unsigned long step = 0; step < (unsigned long)H * W * R; step++) {
+        #pragma HLS PIPELINE II=1
+        if (g == 0)
+            px = in.read();
+        const bool x_even = (x % 2) == 0;
+        // a row window finishes at its third column, or cut short by the right border
+        const bool row_done = x_even ? x >= 2 : x == W - 1;
+        const unsigned ox = x_even ? x / 2 - 1 : (x - 1) / 2;
+        const bool y_even = (y % 2) == 0;
+        const bool emit = row_done && (y_even ? y >= 2 : y == H - 1);
+        const bool start = row_done && y_even && y / 2 < OH;
+    PoolLanes:
+        for (unsigned k = 0; k < CP; k++) {
+            #pragma HLS UNROLL
+            const unsigned c = g * CP + k;
+            const T p = px[c];
+            const T m = max_of(run[c], p);
+            const T h = x_even ? m : max_zero(m); // odd x finishing: the right border cut it
+            run[c] = (x == 0 || x_even) ? p : m;  // an even column starts the next window
+            if (row_done) {
+                const T v = max_of(colmax[ox][c], h);
+                if (y_even) {
+                    o[c] = v; // written out only if y >= 2
+                    if (start)
+                        colmax[ox][c] = h;
+                } else if (y == H - 1) {
+                    o[c] = max_zero(v); // the bottom border cut this window
+                } else {
+                    colmax[ox][c] = v;
                 }
             }
-            if (emit)
-                out.write(o);
+        }
+        if (g + 1 == R && emit)
+            out.write(o);
+        if (g + 1 < R) {
+            g++;
+        } else {
+            g = 0;
+            if (x + 1 < W) {
+                x++;
+            } else {
+                x = 0;
+                y++;
+            }
         }
     }
 }
@@ -118,17 +128,19 @@ AvgInit:
         #pragma HLS UNROLL
         sum[c] = 0;
     }
-AvgPixels:
-    for (unsigned p = 0; p < CONFIG_T::height * CONFIG_T::width; p++) {
-        const data_T px = in.read();
-    AvgGroups:
-        for (unsigned g = 0; g < R; g++) {
-            #pragma HLS PIPELINE II=1
-            for (unsigned k = 0; k < CP; k++) {
-                #pragma HLS UNROLL
-                sum[g * CP + k] += px[g * CP + k];
-            }
+    data_T px;
+    unsigned g = 0;
+    // one pipelined loop over pixels x channel groups: R cycles per pixel, pixels back to back
+AvgSteps:
+    for (unsigned long step = 0; step < (unsigned long)CONFIG_T::height * CONFIG_T::width * R; step++) {
+        #pragma HLS PIPELINE II=1
+        if (g == 0)
+            px = in.read();
+        for (unsigned k = 0; k < CP; k++) {
+            #pragma HLS UNROLL
+            sum[g * CP + k] += px[g * CP + k];
         }
+        g = (g + 1 < R) ? g + 1 : 0;
     }
     mult_T m;
     set_code(m, CONFIG_T::multiplier);
