@@ -72,6 +72,36 @@ def add_commands(subparsers) -> None:
     p.add_argument("--json", help="write the result here")
     p.set_defaults(func=cmd_hls)
 
+    b = subparsers.add_parser("build", help="HLS project -> bitstreams/<board>/: C synthesis, block design, bitstream "
+                                            "where Vitis HLS and Vivado are installed; the manifest and scripts anyway")
+    b.add_argument("--project", required=True, help="project folder written by sqz hls --out")
+    b.add_argument("--board", required=True, help="the board the project was generated for")
+    b.add_argument("--out", help="output folder (default: bitstreams/BOARD)")
+    b.add_argument("--step-timeout", type=float, default=None, metavar="S",
+                   help="deadline of each tool step in seconds (default: 12 h)")
+    b.add_argument("--json", help="write the result here")
+    b.set_defaults(func=cmd_build)
+
+
+def cmd_build(args) -> int:
+    """`sqz build` (hw/build.py): prints what it ran, or what to run where the tools are."""
+    from hw.build import STEP_TIMEOUT_S, build
+
+    if args.step_timeout is not None and not args.step_timeout > 0:
+        raise HlsCliError(f"--step-timeout must be > 0, got {args.step_timeout}")
+    result = build(args.project, args.board, args.out, step_timeout_s=args.step_timeout or STEP_TIMEOUT_S)
+    for step, state in result.steps.items():
+        print(f"{step:<7} {state}")
+    if result.built:
+        print(f"bitstream: {result.bitstream} (+ {result.hwh.name}); manifest: {result.out / 'manifest.json'}")
+    else:
+        print(result.instructions)
+        print(f"written (no bitstream): {result.out / 'manifest.json'} with bit_sha256 = null")
+    if args.json:
+        Path(args.json).parent.mkdir(parents=True, exist_ok=True)
+        Path(args.json).write_text(json.dumps(result.to_json(), indent=1) + "\n")
+    return 0
+
 
 def _weights(arch, model_name: str, csim: bool):
     """(conv name -> (weight OIHW, bias), note): the trained weights, or seeded placeholders."""

@@ -1,0 +1,259 @@
+"""`sqz build`: from a generated HLS project to `bitstreams/<board>/` -- bitstream, .hwh and manifest.
+
+    result = build(project_dir, board, out_dir, log=print)
+
+Steps, run in the project folder with the scripts hw/scripts.py wrote there:
+  hls     C synthesis of sqz_top and its export as IP      vitis_hls -f sqz_hls.tcl
+                                                           (or: vitis-run --mode hls --tcl sqz_hls.tcl)
+  vivado  block design, implementation, bitstream          vivado -mode batch -source sqz_vivado.tcl
+          -> bitstream/sqz.bit and bitstream/sqz.hwh
+Each step streams its tool's log (to the terminal, with the elapsed time, and to build/<step>.log), stops
+with the tool's own first ERROR line when it fails, and leaves a stamp (build/<step>.done, holding the
+project's content key) when it succeeds: a rerun skips the steps done for this project. Every step has a
+deadline (--step-timeout); past it the tool is killed and the step fails, saying so.
+
+Then OUT (default bitstreams/<board>/) receives, whether or not the tools ran, what the host driver needs:
+  manifest.json          the project's manifest (host/manifest.py) with bit_sha256 (None: no bitstream)
+  spec.json, spec.weights.npz   the QuantSpec and its weight codes (the driver's bit-exact check needs them)
+  weights_stream.bin     designs with loadable weights: the load-mode stream
+  <model>.bit, <model>.hwh   only when this build made them (the same stem: PYNQ's Overlay finds the
+                         .hwh beside the .bit)
+written into a staging folder and swapped in whole, so a failed run never leaves OUT looking complete.
+Where the tools are absent, nothing is run: the project folder gets build.sh (the same two steps, with
+the same stamps) and the output says exactly what to run on a machine with Vivado. No bitstream is ever
+reported that this build did not make.
+"""
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import os
+import shutil
+import signal
+import subprocess
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from hw.scripts import HLS_SCRIPT, VIVADO_SCRIPT
+from sqz.errors import SqzError
+
+BITSTREAM_DIR = "bitstream"        # where sqz_vivado.tcl puts sqz.bit / sqz.hwh (hw/scripts.py)
+BUILD_DIR = "build"
+BUILD_SCRIPT = "build.sh"
+STEP_TIMEOUT_S = 12 * 3600         # a SqueezeNet implementation takes hours, not days
+COPIED = ("spec.json", "spec.weights.npz", "weights_stream.bin")
+
+
+class BuildError(SqzError):
+    """A build that cannot start or a step that failed; the message names the step and the tool's error."""
+
+
+@dataclass
+class Step:
+    name: str
+    command: list[str]
+    outputs: tuple[str, ...]       # files the step must leave behind (relative to the project)
+
+
+@dataclass
+class BuildResult:
+    project: Path
+    out: Path
+    board: str
+    built: bool                            # did this run (or an earlier one) make the bitstream
+    bitstream: Path | None
+    hwh: Path | None
+    steps: dict = field(default_factory=dict)   # step -> "done" | "skipped (done before)" | "not run"
+    tools: dict = field(default_factory=dict)
+    instructions: str = ""
+
+    def to_json(self) -> dict:
+        return {"project": str(self.project), "out": str(self.out), "board": self.board, "built": self.built,
+                "bitstream": str(self.bitstream) if self.bitstream else None,
+                "hwh": str(self.hwh) if self.hwh else None, "steps": self.steps, "tools": self.tools,
+                "instructions": self.instructions or None}
+
+
+def find_tools() -> dict[str, str | None]:
+    """The HLS tool (vitis_hls, else vitis-run) and vivado on PATH (None where absent)."""
+    return {"vitis_hls": shutil.which("vitis_hls"), "vitis-run": shutil.which("vitis-run"),
+            "vivado": shutil.which("vivado")}
+
+
+def steps_for(tools: dict) -> list[Step]:
+    hls = ([tools["vitis_hls"], "-f", HLS_SCRIPT] if tools.get("vitis_hls")
+           else [tools["vitis-run"], "--mode", "hls", "--tcl", HLS_SCRIPT])
+    return [Step("hls", hls, ("sqz_hls_prj",)),
+            Step("vivado", [tools["vivado"], "-mode", "batch", "-source", VIVADO_SCRIPT, "-nojournal"],
+                 (f"{BITSTREAM_DIR}/sqz.bit", f"{BITSTREAM_DIR}/sqz.hwh"))]
+
+
+def _stamp(project: Path, step: str) -> Path:
+    return project / BUILD_DIR / f"{step}.done"
+
+
+def _done(project: Path, step: Step, key: str) -> bool:
+    stamp = _stamp(project, step.name)
+    return (stamp.exists() and stamp.read_text().strip() == key
+            and all((project / o).exists() for o in step.outputs))
+
+
+def _run_step(project: Path, step: Step, log, timeout_s: float) -> None:
+    """Run one tool, streaming its output with the elapsed time; raise BuildError with its ERROR line."""
+    logfile = project / BUILD_DIR / f"{step.name}.log"
+    t0 = time.monotonic()
+    log(f"[{step.name}] {' '.join(Path(step.command[0]).name if i == 0 else a for i, a in enumerate(step.command))}")
+    first_error = None
+    timed_out = threading.Event()
+    with logfile.open("w") as f:
+        # its own process group: at the deadline the tool and everything it started are stopped (a child
+        # holding the log pipe open would otherwise keep this loop waiting)
+        proc = subprocess.Popen(step.command, cwd=project, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                                text=True, errors="replace", start_new_session=True)
+
+        def kill():
+            timed_out.set()
+            try:
+                os.killpg(proc.pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+
+        timer = threading.Timer(timeout_s, kill)
+        timer.start()
+        try:
+            for line in proc.stdout:
+                f.write(line)
+                line = line.rstrip("\n")
+                if first_error is None and line.lstrip().startswith("ERROR:"):   # Vivado's and Vitis HLS's
+                    first_error = line.strip()
+                elapsed = time.monotonic() - t0
+                log(f"[{step.name} {int(elapsed) // 3600:d}:{int(elapsed) // 60 % 60:02d}:{int(elapsed) % 60:02d}] {line}")
+            rc = proc.wait()
+        finally:
+            timer.cancel()
+    elapsed = time.monotonic() - t0
+    if timed_out.is_set():
+        raise BuildError(f"step {step.name}: no result within {timeout_s:g} s; the tool was stopped "
+                         f"(log: {logfile})")
+    if rc != 0 or first_error:
+        raise BuildError(f"step {step.name} failed after {elapsed:.0f} s (exit {rc}): "
+                         f"{first_error or 'no ERROR line; see the log'} (log: {logfile})")
+    missing = [o for o in step.outputs if not (project / o).exists()]
+    if missing:
+        raise BuildError(f"step {step.name} ended without {', '.join(missing)} (log: {logfile})")
+    log(f"[{step.name}] done in {elapsed:.0f} s")
+
+
+BUILD_SH = """#!/bin/sh
+# The build of this project (generated by sqz hw/build.py): C synthesis + IP export, then the block design,
+# implementation and bitstream. Same steps and stamps as `python -m sqz build`; a rerun skips finished steps.
+set -e
+cd "$(dirname "$0")"
+KEY={key}
+mkdir -p {build}
+if [ "$(cat {build}/hls.done 2>/dev/null)" != "$KEY" ]; then
+    if command -v vitis_hls >/dev/null 2>&1; then vitis_hls -f {hls} 2>&1 | tee {build}/hls.log
+    else vitis-run --mode hls --tcl {hls} 2>&1 | tee {build}/hls.log; fi
+    [ -d sqz_hls_prj ] && ! grep -q '^ERROR:' {build}/hls.log && echo "$KEY" > {build}/hls.done
+fi
+[ "$(cat {build}/hls.done 2>/dev/null)" = "$KEY" ] || {{ echo "C synthesis failed: {build}/hls.log" >&2; exit 1; }}
+if [ "$(cat {build}/vivado.done 2>/dev/null)" != "$KEY" ]; then
+    vivado -mode batch -source {vivado} -nojournal 2>&1 | tee {build}/vivado.log
+    [ -f {bit}/sqz.bit ] && [ -f {bit}/sqz.hwh ] && ! grep -q '^ERROR:' {build}/vivado.log && echo "$KEY" > {build}/vivado.done
+fi
+[ "$(cat {build}/vivado.done 2>/dev/null)" = "$KEY" ] || {{ echo "Vivado failed: {build}/vivado.log" >&2; exit 1; }}
+echo "bitstream: {bit}/sqz.bit, {bit}/sqz.hwh"
+"""
+
+
+def build(project_dir: str | Path, board: str, out_dir: str | Path | None = None, *, log=print,
+          step_timeout_s: float = STEP_TIMEOUT_S, tools: dict | None = None) -> BuildResult:
+    """Build the project where the tools are, and write OUT either way (module docstring)."""
+    from hw.boards import get_board
+    from hw.project import Project, ProjectError
+
+    project = Path(project_dir)
+    try:
+        manifest = Project(project).manifest
+    except ProjectError as e:
+        raise BuildError(f"--project: {e}") from None
+    board = get_board(board).name
+    if manifest.board != board:
+        raise BuildError(f"--project {project} was generated for {manifest.board}, not {board}: generate it for "
+                         f"{board} (sqz hls --board {board}) or build it for {manifest.board}")
+    for script in (HLS_SCRIPT, VIVADO_SCRIPT):
+        if not (project / script).exists():
+            raise BuildError(f"--project {project}: {script} is missing (regenerate the project with sqz hls)")
+    out = Path(out_dir) if out_dir is not None else Path("bitstreams") / board
+    if (out / "manifest.json").exists():
+        from host.manifest import Manifest
+
+        existing = Manifest.load(out)
+        if existing.key != manifest.key:
+            raise BuildError(f"--out {out} holds the build of another design (key {existing.key[:12]}, this project "
+                             f"{manifest.key[:12]}); choose another folder or remove it")
+    elif out.exists() and any(out.iterdir()):
+        raise BuildError(f"--out {out}: exists, is not empty and holds no manifest.json; refusing to write into it")
+
+    (project / BUILD_DIR).mkdir(exist_ok=True)
+    key = manifest.key
+    (project / BUILD_SCRIPT).write_text(BUILD_SH.format(key=key, build=BUILD_DIR, hls=HLS_SCRIPT,
+                                                        vivado=VIVADO_SCRIPT, bit=BITSTREAM_DIR))
+    tools = find_tools() if tools is None else tools
+    have = (tools.get("vitis_hls") or tools.get("vitis-run")) and tools.get("vivado")
+    result = BuildResult(project=project, out=out, board=board, built=False, bitstream=None, hwh=None,
+                         tools=dict(tools))
+    if have:
+        for step in steps_for(tools):
+            if _done(project, step, key):
+                result.steps[step.name] = "skipped (done before)"
+                log(f"[{step.name}] done before for this project: skipped")
+                continue
+            _stamp(project, step.name).unlink(missing_ok=True)
+            _run_step(project, step, log, step_timeout_s)
+            _stamp(project, step.name).write_text(key + "\n")
+            result.steps[step.name] = "done"
+    else:
+        missing = [t for t, p in (("vitis_hls (or vitis-run)", tools.get("vitis_hls") or tools.get("vitis-run")),
+                                  ("vivado", tools.get("vivado"))) if not p]
+        result.steps = {"hls": "not run", "vivado": "not run"}
+        result.instructions = (
+            f"{' and '.join(missing)} not on PATH: nothing was synthesised and no bitstream exists. On a machine "
+            f"with Vitis HLS and Vivado 2022.2 or later, copy {project} and run:\n"
+            f"  python -m sqz build --project {project.name} --board {board} --out {out}\n"
+            f"or, without this Python environment, `sh {project.name}/{BUILD_SCRIPT}`, then this command to "
+            f"fill {out}.")
+    bit = project / BITSTREAM_DIR / "sqz.bit"
+    made = all(_done(project, s, key) for s in steps_for({"vitis_hls": "vitis_hls", "vivado": "vivado"}))
+    _write_out(project, out, manifest, bit if made else None)
+    if made:
+        result.built = True
+        result.bitstream, result.hwh = out / f"{manifest.model}.bit", out / f"{manifest.model}.hwh"
+    return result
+
+
+def _write_out(project: Path, out: Path, manifest, bit: Path | None) -> None:
+    """OUT, written whole: staging folder first, then swapped in."""
+    staging = out.parent / f".{out.name}.partial-{os.getpid()}"
+    shutil.rmtree(staging, ignore_errors=True)
+    staging.mkdir(parents=True)
+    try:
+        for name in COPIED:
+            if (project / name).exists():
+                shutil.copy2(project / name, staging / name)
+        bit_sha256 = None
+        if bit is not None:
+            shutil.copy2(bit, staging / f"{manifest.model}.bit")
+            shutil.copy2(bit.with_suffix(".hwh"), staging / f"{manifest.model}.hwh")
+            bit_sha256 = hashlib.sha256(bit.read_bytes()).hexdigest()
+        dataclasses.replace(manifest, bit_sha256=bit_sha256).save(staging / "manifest.json")
+        if out.exists():
+            trash = out.parent / f".{out.name}.old-{os.getpid()}"
+            out.rename(trash)
+            shutil.rmtree(trash, ignore_errors=True)
+        staging.rename(out)
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
