@@ -82,6 +82,19 @@ def find_tools() -> dict[str, str | None]:
             "vivado": shutil.which("vivado")}
 
 
+def tool_version(path: str) -> str | None:
+    """The tool's own version line (`vivado -version`: "vivado v2022.2 (64-bit)"), or None if it gives none
+    within a minute."""
+    try:
+        run = subprocess.run([path, "-version"], stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                             errors="replace", timeout=60)
+    except (OSError, subprocess.TimeoutExpired):
+        return None
+    lines = [l.strip() for l in run.stdout.splitlines() if l.strip()]
+    return next((l for l in lines if " v20" in l or l.lower().startswith(("vivado", "vitis"))), lines[0] if lines
+                else None)
+
+
 def steps_for(tools: dict) -> list[Step]:
     hls = ([tools["vitis_hls"], "-f", HLS_SCRIPT] if tools.get("vitis_hls")
            else [tools["vitis-run"], "--mode", "hls", "--tcl", HLS_SCRIPT])
@@ -227,6 +240,10 @@ def build(project_dir: str | Path, board: str, out_dir: str | Path | None = None
             f"fill {out}.")
     bit = project / BITSTREAM_DIR / "sqz.bit"
     made = all(_done(project, s, key) for s in steps_for({"vitis_hls": "vitis_hls", "vivado": "vivado"}))
+    if have:
+        hls_tool = tools.get("vitis_hls") or tools.get("vitis-run")
+        manifest = dataclasses.replace(manifest, tools=dataclasses.replace(
+            manifest.tools, vitis_hls=tool_version(hls_tool), vivado=tool_version(tools["vivado"])))
     _write_out(project, out, manifest, bit if made else None)
     if made:
         result.built = True

@@ -33,7 +33,8 @@ def project(tiny, tiny_keras, tmp_path_factory):
 def stand_in(folder, name, body):
     """An executable `name` in `folder`: a shell script that counts its runs in ./<name>.runs."""
     path = folder / name
-    path.write_text("#!/bin/sh\necho run >> \"$PWD/%s.runs\"\n%s\n" % (name, body))
+    path.write_text("#!/bin/sh\n[ \"$1\" = \"-version\" ] && { echo \"%s v2022.2 (64-bit)\"; exit 0; }\n"
+                    "echo run >> \"$PWD/%s.runs\"\n%s\n" % (name, name, body))
     path.chmod(path.stat().st_mode | stat.S_IEXEC)
     return str(path)
 
@@ -80,7 +81,9 @@ def test_full_build_with_stand_in_tools_copies_bit_and_hwh_and_resumes(project, 
     result = build(project.path, "kv260", out, log=lines.append, tools=fake)
     assert result.built and result.steps == {"hls": "done", "vivado": "done"}
     assert (out / "tiny_fire.bit").read_bytes() == BIT and (out / "tiny_fire.hwh").exists()   # same stem
-    assert Manifest.load(out).bit_sha256 == hashlib.sha256(BIT).hexdigest()
+    m = Manifest.load(out)
+    assert m.bit_sha256 == hashlib.sha256(BIT).hexdigest()
+    assert (m.tools.vitis_hls, m.tools.vivado) == ("vitis_hls v2022.2 (64-bit)", "vivado v2022.2 (64-bit)")
     assert any("[hls 0:00:0" in l and "Finished Command csynth_design" in l for l in lines)   # streamed, timed
     assert (project.path / "build" / "vivado.log").read_text().count("write_bitstream") == 1
     assert (runs(project, "vitis_hls"), runs(project, "vivado")) == (1, 1)
