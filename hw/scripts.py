@@ -8,6 +8,10 @@
 Neither tool is installed on the development machines: these scripts are generated, not run, here
 (`tools_available()` says so and `instructions()` prints what to run). They are written for Vitis HLS /
 Vivado 2022.2 or later and have not been run by this code's authors; treat the first run as a check.
+What can be checked without the tools is, by hw/tclcheck.py: run under tclsh with recording stand-ins, every
+IP, CONFIG parameter and interface they name is one that real Vivado .hwh files show (the accelerator's:
+one the generated sqz_top.cpp has). Keep parameter names spelt as those files spell them (the DMA's
+lower-case c_*, the PS's PCW_* / PSU__*).
 """
 from __future__ import annotations
 

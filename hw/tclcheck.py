@@ -391,7 +391,7 @@ def check_vivado(records: list[Record], refs: dict[str, IpReference], board, hls
             names = accel[0] if kind == "interface" else accel[1]
             if pin not in names:
                 problems.append(f"{where}: {path}: the accelerator has no {kind} {pin!r} "
-                                f"(sqz_top has {', '.join(sorted(names))})")
+                                f"(the HLS top {hls.top} has {', '.join(sorted(names)) or 'none'})")
         elif (ref := ref_of(cell)) is not None:
             names = ref.interfaces if kind == "interface" else ref.ports
             if pin not in names:
@@ -525,15 +525,15 @@ def check_project(project_dir: str | Path, board, references=REFERENCE_HWH) -> l
 
     project_dir = Path(project_dir)
     refs = load_references(references)
-    problems, hls = check_hls(run_script(project_dir / HLS_SCRIPT, "vitis_hls"), project_dir, board)
-    top_cpp = project_dir / "firmware" / f"{hls.top}.cpp"
-    if not top_cpp.is_file():
-        problems.append(f"set_top {hls.top}: no firmware/{hls.top}.cpp in the project")
-        accel = (set(), set())
-    else:
-        accel = accelerator_pins(top_cpp.read_text(), hls.top)
-        if not accel[0]:
-            problems.append(f"set_top {hls.top}: firmware/{hls.top}.cpp defines no {hls.top} with AXI interfaces")
+    hls_records = run_script(project_dir / HLS_SCRIPT, "vitis_hls")
+    problems, hls = check_hls(hls_records, project_dir, board)
+    sources = [project_dir / f for r in hls_records if r.cmd == "add_files"
+               for f in r.parse(COMMANDS["vitis_hls"]["add_files"])[1] if (project_dir / f).is_file()]
+    tops = [pins for pins in (accelerator_pins(f.read_text(), hls.top) for f in sources) if pins[0]]
+    if len(tops) != 1:
+        problems.append(f"set_top {hls.top}: {len(tops)} of the sources added ({', '.join(f.name for f in sources)}) "
+                        f"define {hls.top} with AXI interfaces, must be one")
+    accel = tops[0] if len(tops) == 1 else (set(), set())
     axi_h = project_dir / "firmware" / "nnet_utils" / "sqz_axi.h"
     m = re.search(r"AXI_WORD_BITS\s*=\s*(\d+)", axi_h.read_text()) if axi_h.is_file() else None
     if m is None:
