@@ -99,6 +99,9 @@ MUTATIONS = [  # (project, file, old, new, what the check must name)
     (PYNQ, VIVADO_SCRIPT, "sqz/logits", "sqz/logit", "'logit'"),
     (ZCU_LOAD, VIVADO_SCRIPT, "sqz/s_axi_control", "sqz/s_axi_ctrl", "'s_axi_ctrl'"),
     (PYNQ, VIVADO_SCRIPT, "sqz/ap_clk", "sqz/ap_clock", "'ap_clock'"),
+    (PYNQ, VIVADO_SCRIPT, "assign_bd_address\n",            # s_axi_control on a design without loadable weights
+     "apply_bd_automation -rule xilinx.com:bd_rule:axi4 -config [list Master $ps_master Slave /sqz/s_axi_control] "
+     "[get_bd_intf_pins sqz/s_axi_control]\nassign_bd_address\n", "no interface 's_axi_control'"),
     (ZCU_LOAD, VIVADO_SCRIPT, "axi_dma/M_AXIS_MM2S", "axi_dma/M_AXIS_MM2", "'M_AXIS_MM2'"),
     (ZCU_LOAD, VIVADO_SCRIPT, "/zynq_ps/M_AXI_HPM0_LPD", "/zynq_ps/M_AXI_HPM0_FPD", "'M_AXI_HPM0_FPD'"),
     (PYNQ, VIVADO_SCRIPT, "/zynq_ps/FCLK_CLK0", "/zynq_ps/FCLK_CLKO", "'FCLK_CLKO'"),
@@ -108,7 +111,8 @@ MUTATIONS = [  # (project, file, old, new, what the check must name)
      "c_sg_length_width is '14'"),
     (ZCU_LOAD, VIVADO_SCRIPT, "-jobs 4", "-job 4", "unknown flag -job"),
     (ZCU_LOAD, VIVADO_SCRIPT, "bd_rule:clkrst", "bd_rule:clk_rst", "xilinx.com:bd_rule:clk_rst"),
-    (PYNQ, VIVADO_SCRIPT, "sqz_vivado.gen/sources_1/bd/sqz/hdl", "sqz_vivado.gen/sources_1/bd/sqz/hdI", "hdl/sqz_wrapper.v"),
+    (PYNQ, VIVADO_SCRIPT, "sqz_vivado.gen/sources_1/bd/sqz/hdl", "sqz_vivado.gen/sources_1/bd/sqz/hdI",
+     "hdl/sqz_wrapper.v"),
     (ZCU_LOAD, HLS_SCRIPT, "-ipname sqz_squeezenet", "-ipname sqz_squeezenet2", "sqz.local:hls:sqz_squeezenet2:1.0"),
     (ZCU_LOAD, HLS_SCRIPT, "open_solution -reset solution1", "open_solution -reset solution2", "solution2/impl/ip"),
     (PYNQ, HLS_SCRIPT, "set_top sqz_top", "set_top sqz_tops", "sqz_tops"),
@@ -117,7 +121,7 @@ MUTATIONS = [  # (project, file, old, new, what the check must name)
 ]
 
 
-@pytest.mark.parametrize("key, file, old, new, named", MUTATIONS, ids=[m[3].split()[-1] for m in MUTATIONS])
+@pytest.mark.parametrize("key, file, old, new, named", MUTATIONS, ids=[m[3].split()[-1][:40] for m in MUTATIONS])
 def test_a_typo_in_a_name_fails_the_check_naming_it(projects, tmp_path, key, file, old, new, named):
     problems = check_project(_mutated(projects, key, tmp_path, file, old, new), get_board(key[0]))
     assert problems and any(named in p for p in problems), problems
