@@ -26,7 +26,8 @@ real designs: REFERENCE_HWH) and the generated project itself:
     ap_rst_n, and `interrupt` with s_axilite control);
   * the design rules the host relies on: the processing system is the board's (hw/boards.py), the DMA is
     simple mode (c_include_sg 0) with a 26-bit length register (c_sg_length_width 26) and streams as wide
-    as the accelerator's AXI word (sqz_axi.h AXI_WORD_BITS), the part is the board's in both scripts;
+    as the accelerator's AXI word (sqz_axi.h AXI_WORD_BITS), the part is the board's in both scripts, the
+    HLS clock period and the PS's PL clock are the design's clock;
   * every flag a command is given is one that command takes (COMMANDS), and the files the scripts name
     follow from each other (sources that exist, the HLS top that sqz_top.cpp defines, the wrapper,
     bitstream and .hwh paths of Vivado's project layout).
@@ -122,6 +123,8 @@ _PIN_KEYS = {"Clk", "Clk_master", "Clk_slave", "Clk_xbar"}  # ... and pin paths
 # properties the scripts set on objects that are not block-design cells
 OBJECT_PROPERTIES = {"board_part", "ip_repo_paths", "part", "target_language", "top"}
 DMA_REQUIRED = {"c_include_sg": "0", "c_sg_length_width": "26"}   # simple mode; 26-bit length (host/)
+# the PS parameter of the PL clock the scripts use (FCLK_CLK0 / pl_clk0), in MHz
+PS_CLOCK = {"processing_system7": "PCW_FPGA0_PERIPHERAL_FREQMHZ", "zynq_ultra_ps_e": "PSU__CRL_APB__PL0_REF_CTRL__FREQMHZ"}
 
 
 class TclCheckError(RuntimeError):
@@ -342,7 +345,7 @@ class HlsExport:
     part: str
 
 
-def check_hls(records: list[Record], project_dir: Path, board) -> tuple[list[str], HlsExport]:
+def check_hls(records: list[Record], project_dir: Path, board, clock_mhz: float) -> tuple[list[str], HlsExport]:
     tool = "vitis_hls"
     problems = _flags(records, tool)
     one = {}
@@ -362,6 +365,13 @@ def check_hls(records: list[Record], project_dir: Path, board) -> tuple[list[str
                     problems.append(f"add_files: {f} does not exist in the project")
     if get("set_part") != board.part:
         problems.append(f"set_part: {get('set_part')!r} is not the board's part {board.part!r}")
+    try:
+        period_ok = abs(float(opt("create_clock", "-period")) - 1000.0 / clock_mhz) < 1e-3
+    except ValueError:
+        period_ok = False
+    if not period_ok:
+        problems.append(f"create_clock: -period {opt('create_clock', '-period')!r} ns is not the design's "
+                        f"{clock_mhz:g} MHz")
     if opt("export_design", "-format") != "ip_catalog":
         problems.append(f"export_design: -format {opt('export_design', '-format')!r}, not ip_catalog")
     vlnv = ":".join(opt("export_design", f) for f in ("-vendor", "-library", "-ipname", "-version"))
@@ -370,7 +380,7 @@ def check_hls(records: list[Record], project_dir: Path, board) -> tuple[list[str
 
 
 def check_vivado(records: list[Record], refs: dict[str, IpReference], board, hls: HlsExport,
-                 accel: tuple[set[str], set[str]], axi_word_bits: int) -> list[str]:
+                 accel: tuple[set[str], set[str]], axi_word_bits: int, clock_mhz: float) -> list[str]:
     """Problems of the Vivado script's records; see the module docstring."""
     tool = "vivado"
     problems = _flags(records, tool)
@@ -473,6 +483,15 @@ def check_vivado(records: list[Record], refs: dict[str, IpReference], board, hls
     ps = [c for c, v in cells.items() if v.split(":")[:3] == ["xilinx.com", "ip", board.ps]]
     if len(ps) != 1:
         problems.append(f"the block design needs one {board.ps} (the board's processing system), has {len(ps)}")
+    for cell in ps:
+        got = config.get(cell, {}).get(PS_CLOCK[board.ps])
+        try:
+            clock_ok = abs(float(got) - clock_mhz) < 1e-6
+        except (TypeError, ValueError):
+            clock_ok = False
+        if not clock_ok:
+            problems.append(f"{board.ps} {cell}: CONFIG.{PS_CLOCK[board.ps]} is {got!r}, the design's clock is "
+                            f"{clock_mhz:g} MHz")
     dmas = [c for c, v in cells.items() if v.split(":")[:3] == ["xilinx.com", "ip", "axi_dma"]]
     if len(dmas) != 1:
         problems.append(f"the block design needs one axi_dma, has {len(dmas)}")
@@ -518,15 +537,16 @@ def _layout(records: list[Record]) -> list[str]:
     return problems
 
 
-def check_project(project_dir: str | Path, board, references=REFERENCE_HWH) -> list[str]:
+def check_project(project_dir: str | Path, board, clock_mhz: float, references=REFERENCE_HWH) -> list[str]:
     """Run a generated project's sqz_hls.tcl and sqz_vivado.tcl under tclsh (the Vivado one with and
-    without board files) and check the records; [] when every check holds."""
+    without board files) and check the records, for the design's board and clock (Design.board,
+    Design.clock_mhz); [] when every check holds."""
     from hw.scripts import HLS_SCRIPT, VIVADO_SCRIPT
 
     project_dir = Path(project_dir)
     refs = load_references(references)
     hls_records = run_script(project_dir / HLS_SCRIPT, "vitis_hls")
-    problems, hls = check_hls(hls_records, project_dir, board)
+    problems, hls = check_hls(hls_records, project_dir, board, clock_mhz)
     sources = [project_dir / f for r in hls_records if r.cmd == "add_files"
                for f in r.parse(COMMANDS["vitis_hls"]["add_files"])[1] if (project_dir / f).is_file()]
     tops = [pins for pins in (accelerator_pins(f.read_text(), hls.top) for f in sources) if pins[0]]
@@ -540,7 +560,7 @@ def check_project(project_dir: str | Path, board, references=REFERENCE_HWH) -> l
         problems.append("firmware/nnet_utils/sqz_axi.h: no AXI_WORD_BITS")
     for board_files in (False, True):
         records = run_script(project_dir / VIVADO_SCRIPT, "vivado", board_files=board_files)
-        for p in check_vivado(records, refs, board, hls, accel, int(m.group(1)) if m else 0):
+        for p in check_vivado(records, refs, board, hls, accel, int(m.group(1)) if m else 0, clock_mhz):
             if p not in problems:
                 problems.append(p)
     return problems

@@ -32,6 +32,7 @@ def projects(tiny, tiny_keras, cache_root):
                              loadable=loadable or "none")
         assert design.loadable == loadable
         out[board, loadable] = build_project(design, project_dir_for(design, cache_root), compile=False).path
+        assert design.clock_mhz == get_board(board).clock_mhz        # the clocks the checks below pass
     return out
 
 
@@ -53,7 +54,7 @@ def test_reference_hwh_files_hold_the_ps_and_dma_parameters():
 @pytest.mark.parametrize("board, loadable", VARIANTS, ids=[f"{b}-{'loadable' if l else 'fixed'}" for b, l in VARIANTS])
 def test_generated_scripts_name_only_real_ip_parameters_and_ports(projects, board, loadable):
     path = projects[board, loadable]
-    assert check_project(path, get_board(board)) == []
+    assert check_project(path, get_board(board), get_board(board).clock_mhz) == []
     interfaces, ports = accelerator_pins((path / "firmware" / "sqz_top.cpp").read_text(), "sqz_top")
     assert interfaces == ({"pixels", "logits", "s_axi_control"} if loadable else {"pixels", "logits"})
     assert ports == ({"ap_clk", "ap_rst_n", "interrupt"} if loadable else {"ap_clk", "ap_rst_n"})
@@ -110,6 +111,9 @@ MUTATIONS = [  # (project, file, old, new, what the check must name)
     (PYNQ, VIVADO_SCRIPT, "CONFIG.c_sg_length_width {26}", "CONFIG.c_sg_length_width {14}",
      "c_sg_length_width is '14'"),
     (ZCU_LOAD, VIVADO_SCRIPT, "-jobs 4", "-job 4", "unknown flag -job"),
+    (ZCU_LOAD, VIVADO_SCRIPT, "PL0_REF_CTRL__FREQMHZ {300}", "PL0_REF_CTRL__FREQMHZ {30}", "is '30'"),
+    (PYNQ, VIVADO_SCRIPT, "PCW_FPGA0_PERIPHERAL_FREQMHZ {100}", "PCW_FPGA0_PERIPHERAL_FREQMHZ {150}", "is '150'"),
+    (ZCU_LOAD, HLS_SCRIPT, "create_clock -period 3.333 ", "create_clock -period 3.33 ", "-period '3.33'"),
     (ZCU_LOAD, VIVADO_SCRIPT, "bd_rule:clkrst", "bd_rule:clk_rst", "xilinx.com:bd_rule:clk_rst"),
     (PYNQ, VIVADO_SCRIPT, "sqz_vivado.gen/sources_1/bd/sqz/hdl", "sqz_vivado.gen/sources_1/bd/sqz/hdI",
      "hdl/sqz_wrapper.v"),
@@ -123,7 +127,8 @@ MUTATIONS = [  # (project, file, old, new, what the check must name)
 
 @pytest.mark.parametrize("key, file, old, new, named", MUTATIONS, ids=[m[3].split()[-1][:40] for m in MUTATIONS])
 def test_a_typo_in_a_name_fails_the_check_naming_it(projects, tmp_path, key, file, old, new, named):
-    problems = check_project(_mutated(projects, key, tmp_path, file, old, new), get_board(key[0]))
+    b = get_board(key[0])
+    problems = check_project(_mutated(projects, key, tmp_path, file, old, new), b, b.clock_mhz)
     assert problems and any(named in p for p in problems), problems
 
 
@@ -136,14 +141,14 @@ def test_a_typo_in_a_name_fails_the_check_naming_it(projects, tmp_path, key, fil
 def test_a_command_without_a_stand_in_stops_the_run(projects, tmp_path, file, old, new, command):
     path = _mutated(projects, ZCU_LOAD, tmp_path, file, old, new)
     with pytest.raises(TclCheckError, match=f"unknown command .*: {command}$"):
-        check_project(path, get_board("zcu104"))
+        check_project(path, get_board("zcu104"), 300.0)
 
 
 def test_a_script_that_does_not_reach_its_exit_fails(projects, tmp_path):
     path = _mutated(projects, PYNQ, tmp_path, VIVADO_SCRIPT, "create_bd_design sqz\n",
                     "create_bd_design sqz\nerror {stop here}\n")
     with pytest.raises(TclCheckError, match="stop here"):
-        check_project(path, get_board("pynq-z2"))
+        check_project(path, get_board("pynq-z2"), 100.0)
 
 
 def test_without_tclsh_the_check_refuses_to_run(projects, monkeypatch):
