@@ -124,7 +124,8 @@ _PIN_KEYS = {"Clk", "Clk_master", "Clk_slave", "Clk_xbar"}  # ... and pin paths
 OBJECT_PROPERTIES = {"board_part", "ip_repo_paths", "part", "target_language", "top"}
 DMA_REQUIRED = {"c_include_sg": "0", "c_sg_length_width": "26"}   # simple mode; 26-bit length (host/)
 # the PS parameter of the PL clock the scripts use (FCLK_CLK0 / pl_clk0), in MHz
-PS_CLOCK = {"processing_system7": "PCW_FPGA0_PERIPHERAL_FREQMHZ", "zynq_ultra_ps_e": "PSU__CRL_APB__PL0_REF_CTRL__FREQMHZ"}
+PS_CLOCK = {"processing_system7": "PCW_FPGA0_PERIPHERAL_FREQMHZ",
+            "zynq_ultra_ps_e": "PSU__CRL_APB__PL0_REF_CTRL__FREQMHZ"}
 
 
 class TclCheckError(RuntimeError):
