@@ -8,6 +8,10 @@
 Neither tool is installed on the development machines: these scripts are generated, not run, here
 (`tools_available()` says so and `instructions()` prints what to run). They are written for Vitis HLS /
 Vivado 2022.2 or later and have not been run by this code's authors; treat the first run as a check.
+What can be checked without the tools is, by hw/tclcheck.py: run under tclsh with recording stand-ins, every
+IP, CONFIG parameter and interface they name is one that real Vivado .hwh files show (the accelerator's:
+one the generated sqz_top.cpp has). Keep parameter names spelt as those files spell them (the DMA's
+lower-case c_*, the PS's PCW_* / PSU__*).
 """
 from __future__ import annotations
 
@@ -58,17 +62,21 @@ exit
 if {{$board_part ne ""}} {{
     apply_bd_automation -rule xilinx.com:bd_rule:{board.ps} -config {{apply_board_preset "1"}} [get_bd_cells zynq_ps]
 }}
-set_property -dict [list CONFIG.PSU__USE__M_AXI_GP0 {{1}} CONFIG.PSU__USE__M_AXI_GP1 {{0}} \\
-    CONFIG.PSU__USE__S_AXI_GP2 {{1}} CONFIG.PSU__SAXIGP2__DATA_WIDTH {{64}} \\
-    CONFIG.PSU__CRL_APB__PL0_REF_CTRL__FREQMHZ {{{design.clock_mhz:g}}}] [get_bd_cells zynq_ps]
-set ps_master /zynq_ps/M_AXI_HPM0_FPD
+# control registers on the low-power-domain master HPM0_LPD (GP2), DMA data on HP0_FPD (S_AXI_GP2):
+# the interfaces and parameters a real ZU3EG design with an AXI DMA uses (hw/tclcheck.py checks them)
+set_property -dict [list CONFIG.PSU__USE__M_AXI_GP0 {{0}} CONFIG.PSU__USE__M_AXI_GP1 {{0}} \\
+    CONFIG.PSU__USE__M_AXI_GP2 {{1}} CONFIG.PSU__USE__S_AXI_GP2 {{1}} CONFIG.PSU__SAXIGP2__DATA_WIDTH {{64}} \\
+    CONFIG.PSU__FPGA_PL0_ENABLE {{1}} CONFIG.PSU__CRL_APB__PL0_REF_CTRL__FREQMHZ {{{design.clock_mhz:g}}}] \\
+    [get_bd_cells zynq_ps]
+set ps_master /zynq_ps/M_AXI_HPM0_LPD
 set ps_slave /zynq_ps/S_AXI_HP0_FPD
 set pl_clk /zynq_ps/pl_clk0"""
     elif board.ps == "processing_system7":
         ps = f"""create_bd_cell -type ip -vlnv xilinx.com:ip:{board.ps} zynq_ps
 apply_bd_automation -rule xilinx.com:bd_rule:{board.ps} \\
     -config {{make_external "FIXED_IO, DDR" apply_board_preset "1" Master "Disable" Slave "Disable"}} [get_bd_cells zynq_ps]
-set_property -dict [list CONFIG.PCW_USE_S_AXI_HP0 {{1}} CONFIG.PCW_S_AXI_HP0_DATA_WIDTH {{64}} \\
+set_property -dict [list CONFIG.PCW_USE_M_AXI_GP0 {{1}} CONFIG.PCW_USE_S_AXI_HP0 {{1}} \\
+    CONFIG.PCW_S_AXI_HP0_DATA_WIDTH {{64}} CONFIG.PCW_FPGA_FCLK0_ENABLE {{1}} \\
     CONFIG.PCW_FPGA0_PERIPHERAL_FREQMHZ {{{design.clock_mhz:g}}}] [get_bd_cells zynq_ps]
 set ps_master /zynq_ps/M_AXI_GP0
 set ps_slave /zynq_ps/S_AXI_HP0

@@ -20,6 +20,13 @@ def gxx():
 
 
 @pytest.fixture(scope="session")
+def tclsh():
+    """The script check (hw/tclcheck.py) runs the generated tcl under a real Tcl: without it those tests fail."""
+    assert shutil.which("tclsh"), ("tclsh is not installed: the Vivado / Vitis HLS script check needs Tcl; "
+                                   "`bash .ci/run` installs it, or `apt-get install tcl`")
+
+
+@pytest.fixture(scope="session")
 def tiny():
     """The tiny network (tests/tiny_net.py) calibrated on 16 random images, its 8-bit spec (GPTQ codes
     included) and emulator, and 8 other images."""
