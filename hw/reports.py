@@ -201,7 +201,7 @@ def _table(path, lines, start, what):
     return header, body, j
 
 
-def _find(path, lines, pattern, start=0, what=None, stop=None):
+def _find(path, lines, pattern, start=0, what=None, stop=None, kind="csynth"):
     """Index of the first line at or after `start` matching `pattern` (before a line matching `stop`)."""
     rx = re.compile(pattern)
     for i in range(start, len(lines)):
@@ -211,7 +211,7 @@ def _find(path, lines, pattern, start=0, what=None, stop=None):
             return i
     if what is None:
         return None
-    raise ReportError(f"{path}: no {what}: truncated or not a {'csynth' if 'HLS' in what or 'Estimates' in what else 'Vivado'} report")
+    raise ReportError(f"{path}: no {what}: truncated or not a {kind} report")
 
 
 def _int(cell: str, dash_is_zero: bool = True) -> int | None:
@@ -422,7 +422,7 @@ def _vivado_header(text):
 
 def _check_contents(path: Path, text: str, lines) -> None:
     """Every section the Table of Contents lists must be there, and the last table closed."""
-    toc = _find(path, lines, r"^Table of Contents", what="'Table of Contents'")
+    toc = _find(path, lines, r"^Table of Contents", what="'Table of Contents'", kind="Vivado")
     entries = []
     for line in lines[toc + 2:]:
         if not line.strip():
@@ -494,7 +494,7 @@ def _read_vivado_utilization(path: Path, text: str) -> Report:
 
 
 def _read_accelerator_utilization(path, lines, version, device, stage) -> Report:
-    i = _find(path, lines, r"^\|\s+Name\s+\|\s+LUT\s+\|", what="'System Utilization' table")
+    i = _find(path, lines, r"^\|\s+Name\s+\|\s+LUT\s+\|", what="'System Utilization' table", kind="Vivado")
     names = _cells(lines[i])
     col = {n: k for k, n in enumerate(names)}
     rows = []
@@ -521,12 +521,12 @@ def _read_accelerator_utilization(path, lines, version, device, stage) -> Report
 def _read_vivado_timing(path: Path, text: str) -> Report:
     lines = text.splitlines()
     version, device, _ = _vivado_header(text)
-    summary = _find(path, lines, r"^\| Design Timing Summary", what="'Design Timing Summary' section")
-    head = _find(path, lines, r"^\s+WNS\(ns\)", summary, what="WNS in the Design Timing Summary")
+    summary = _find(path, lines, r"^\| Design Timing Summary", what="'Design Timing Summary' section", kind="Vivado")
+    head = _find(path, lines, r"^\s+WNS\(ns\)", summary, what="WNS in the Design Timing Summary", kind="Vivado")
     values = lines[head + 2].split()
     wns = _float(values[0]) if values else None
-    clocks = _find(path, lines, r"^\| Clock Summary", summary, what="'Clock Summary' section")
-    head = _find(path, lines, r"^Clock\s+Waveform", clocks, what="Clock Summary table")
+    clocks = _find(path, lines, r"^\| Clock Summary", summary, what="'Clock Summary' section", kind="Vivado")
+    head = _find(path, lines, r"^Clock\s+Waveform", clocks, what="Clock Summary table", kind="Vivado")
     periods = {}
     for line in lines[head + 2:]:
         if not line.strip():
@@ -545,7 +545,7 @@ def _read_vivado_timing(path: Path, text: str) -> Report:
             if p[0] in periods and _float(p[1]) == wns:
                 clock_ns = periods[p[0]]
                 break
-    _find(path, lines, r"^\| Timing Details", clocks, what="'Timing Details' section")
+    _find(path, lines, r"^\| Timing Details", clocks, what="'Timing Details' section", kind="Vivado")
     last = next((l for l in reversed(lines) if l.strip()), "")
     if not last.strip().startswith("slack"):
         raise ReportError(f"{path}: the Timing Details end mid-path: truncated report")
