@@ -68,12 +68,13 @@ class BuildResult:
     steps: dict = field(default_factory=dict)   # step -> "done" | "skipped (done before)" | "not run"
     tools: dict = field(default_factory=dict)
     instructions: str = ""
+    comparison: list = field(default_factory=list)   # estimate vs report rows, where reports were read
 
     def to_json(self) -> dict:
         return {"project": str(self.project), "out": str(self.out), "board": self.board, "built": self.built,
                 "bitstream": str(self.bitstream) if self.bitstream else None,
                 "hwh": str(self.hwh) if self.hwh else None, "steps": self.steps, "tools": self.tools,
-                "instructions": self.instructions or None}
+                "instructions": self.instructions or None, "estimate_vs_reports": self.comparison}
 
 
 def find_tools() -> dict[str, str | None]:
@@ -244,11 +245,64 @@ def build(project_dir: str | Path, board: str, out_dir: str | Path | None = None
         hls_tool = tools.get("vitis_hls") or tools.get("vitis-run")
         manifest = dataclasses.replace(manifest, tools=dataclasses.replace(
             manifest.tools, vitis_hls=tool_version(hls_tool), vivado=tool_version(tools["vivado"])))
+    if made:
+        manifest, result.comparison = _figures_from_reports(project, manifest, log)
     _write_out(project, out, manifest, bit if made else None)
     if made:
         result.built = True
         result.bitstream, result.hwh = out / f"{manifest.model}.bit", out / f"{manifest.model}.hwh"
     return result
+
+
+CSYNTH_REPORT = "sqz_hls_prj/solution1/syn/report/sqz_top_csynth.rpt"
+VIVADO_REPORTS = ("reports/utilization_placed.rpt", "reports/timing_summary.rpt", "reports/power.rpt")
+
+
+def _figures_from_reports(project: Path, manifest, log):
+    """After a build: the manifest's resources from the placed utilization and timing reports (their
+    `source`), and the interval from C synthesis; prints the estimate-vs-report table (totals, and the
+    C-synthesis modules as the report names them). Reports that are missing leave the estimate in place."""
+    from hw.reports import ReportError, read_report
+
+    reports = {}
+    for rel in (CSYNTH_REPORT, *VIVADO_REPORTS):
+        if (project / rel).exists():
+            try:
+                reports[rel] = read_report(project / rel)
+            except ReportError as e:
+                log(f"[reports] {e}: the estimate stays in the manifest for what it would have given")
+    est = manifest.resources
+    placed = reports.get(VIVADO_REPORTS[0])
+    csynth = reports.get(CSYNTH_REPORT)
+    timing = reports.get(VIVADO_REPORTS[1])
+    rows = []
+    for key in ("lut", "dsp", "bram18", "uram"):
+        for rep in (csynth, placed):
+            if rep is not None and rep.totals.get(key) is not None:
+                rows.append({"figure": key, "estimate": getattr(est, key), "report": rep.totals[key],
+                             "source": rep.source})
+    if csynth is not None and csynth.ii_cycles is not None:
+        rows.append({"figure": "ii_cycles", "estimate": est.ii_cycles, "report": csynth.ii_cycles,
+                     "source": csynth.source})
+    if rows:
+        log(f"[reports] {'figure':<10}{'estimate':>12}{'report':>12}  source")
+        for r in rows:
+            log(f"[reports] {r['figure']:<10}{r['estimate']:>12}{r['report']:>12}  {r['source']}")
+        for m in (csynth.modules if csynth is not None else []):
+            log(f"[reports]   module {m.name}: LUT {m.lut} DSP {m.dsp} BRAM18 {m.bram18} II {m.ii_cycles}")
+    if placed is None:
+        return manifest, rows
+    t = placed.totals
+    ii = csynth.ii_cycles if csynth is not None and csynth.ii_cycles else est.ii_cycles
+    clock_mhz = 1000.0 / timing.clock_ns if timing is not None and timing.clock_ns else est.clock_mhz
+    source = placed.source + (f" + {csynth.source} (interval)" if csynth is not None and csynth.ii_cycles else "")
+    resources = dataclasses.replace(
+        est, source=source, dsp=t["dsp"] if t.get("dsp") is not None else est.dsp,
+        bram18=t["bram18"] if t.get("bram18") is not None else est.bram18,
+        uram=t["uram"] if t.get("uram") is not None else est.uram, lut=t["lut"] if t.get("lut") is not None else est.lut,
+        ii_cycles=ii, clock_mhz=clock_mhz, fps=round(clock_mhz * 1e6 / ii, 2),
+        wns_ns=timing.wns_ns if timing is not None else None)
+    return dataclasses.replace(manifest, resources=resources), rows
 
 
 def _write_out(project: Path, out: Path, manifest, bit: Path | None) -> None:

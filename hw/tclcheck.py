@@ -88,6 +88,10 @@ COMMANDS: dict[str, dict[str, dict[str, bool]]] = {
         "launch_runs": {**_Q, "-to_step": True, "-jobs": True, "-next_step": False},
         "wait_on_run": {**_Q, "-timeout": True},
         "write_hw_platform": {**_Q, "-fixed": False, "-include_bit": False, "-force": False, "-file": True},
+        "open_run": {**_Q, "-name": True},
+        "report_utilization": {**_Q, "-file": True, "-hierarchical": False, "-append": False},
+        "report_timing_summary": {**_Q, "-file": True, "-max_paths": True, "-append": False},
+        "report_power": {**_Q, "-file": True, "-append": False},
     },
     "vitis_hls": {
         "open_project": {"-reset": False, "-upgrade": False},

@@ -146,3 +146,36 @@ def test_cli_build_dry_run(project, tmp_path, capsys, monkeypatch):
     data = json.loads((tmp_path / "b.json").read_text())
     assert data["built"] is False and data["bitstream"] is None and data["board"] == "kv260"
     assert main(["build", "--project", str(project.path), "--board", "pynq-z2", "--out", str(tmp_path / "z")]) == 2
+
+
+def test_a_build_reads_its_reports_back_into_the_manifest(tiny, tiny_keras, tmp_path):
+    """The stand-in tools leave REAL reports where the scripts have the real tools write them (those of the
+    PYNQ-Z2 hls4ml reference design in ../shared/data): the manifest's resources then come from them."""
+    from hw.convert import plan_design
+    from hw.project import build_project
+    from hw.reports import read_report
+
+    ref = __import__("pathlib").Path(__file__).resolve().parents[1].parent / "shared" / "data" / \
+        "hls4ml_pynqz2_reference"
+    design = plan_design(tiny_keras, tiny["spec"], tiny["arch"], reuse=REUSE, board="pynq-z2")
+    proj = build_project(design, tmp_path / "p", compile=False)
+    fake = tools(tmp_path)
+    with open(fake["vitis_hls"], "a") as f:
+        f.write(f"mkdir -p sqz_hls_prj/solution1/syn/report && cp {ref}/vivado_hls_myproject_axi_csynth.rpt "
+                f"sqz_hls_prj/solution1/syn/report/sqz_top_csynth.rpt\n")
+    with open(fake["vivado"], "a") as f:
+        f.write(f"mkdir -p reports && cp {ref}/vivado_utilization_placed.rpt reports/utilization_placed.rpt && "
+                f"cp {ref}/vivado_timing_summary_routed.rpt reports/timing_summary.rpt && "
+                f"cp {ref}/vivado_power_routed.rpt reports/power.rpt\n")
+    lines = []
+    result = build(proj.path, "pynq-z2", tmp_path / "out", log=lines.append, tools=fake)
+    placed = read_report(ref / "vivado_utilization_placed.rpt")
+    timing = read_report(ref / "vivado_timing_summary_routed.rpt")
+    csynth = read_report(ref / "vivado_hls_myproject_axi_csynth.rpt")
+    r = Manifest.load(tmp_path / "out").resources
+    assert r.source == "vivado_place_utilization + vivado_hls_csynth (interval)"
+    assert (r.lut, r.dsp, r.bram18) == (placed.totals["lut"], placed.totals["dsp"], placed.totals["bram18"])
+    assert r.ii_cycles == csynth.ii_cycles and r.wns_ns == timing.wns_ns
+    assert r.clock_mhz == pytest.approx(1000.0 / timing.clock_ns)
+    assert {row["figure"] for row in result.comparison} >= {"lut", "dsp", "bram18", "ii_cycles"}
+    assert any(l.startswith("[reports] lut") for l in lines)
