@@ -95,9 +95,10 @@ class StockConv(HwOp):
     kind = "conv"
     kernel = "nnet::conv_2d_cl (hls4ml)"
 
-    def __init__(self, conv, in_shape, out_shape, x: FixedFormat, formats):
+    def __init__(self, conv, in_shape, out_shape, x: FixedFormat, formats, zeros: int = 0):
         super().__init__(conv.name, in_shape, out_shape)
         self.conv, self.x, self.f = conv, x, formats
+        self.zeros = zeros          # weights pruned to zero (hls4ml's n_zeros; designs from elsewhere)
         self.n_in, self.n_out = in_shape[2] * conv.kernel * conv.kernel, conv.filters
 
     @property
@@ -126,7 +127,7 @@ class StockConv(HwOp):
     # cost
     def engines(self):
         return [Engine(self.name, self.n_in, self.n_out, self.r, self.out_pixels(), self.f.weight, self.x,
-                       self.f.accum, self.f.result.width)]
+                       self.f.accum, self.f.result.width, zeros=self.zeros)]
 
     def memories(self):
         return [self.engines()[0].weight_memory()] + stock_conv_memories(

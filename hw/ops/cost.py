@@ -226,6 +226,7 @@ class Engine:
     act: object               # FixedFormat of the input
     accum: object
     out_bits: int
+    zeros: int = 0            # weights pruned to zero (hls4ml's n_zeros); costed only with CostOptions.prune_zero_weights
 
     def __post_init__(self):
         valid = valid_reuse_factors(self.n_in, self.n_out)
