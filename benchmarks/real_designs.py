@@ -19,6 +19,7 @@ designs (issue 10)".
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import re
 import sys
@@ -31,7 +32,7 @@ sys.path.insert(0, str(ROOT))
 from hw.estimate import configure, estimate_ops                                   # noqa: E402
 from hw.ops import StockConv, ZeroPad                                              # noqa: E402
 from hw.ops.activation import StockActivation, StockNormalize, StockSoftmax       # noqa: E402
-from hw.ops.cost import FEATURE_MAP                                                # noqa: E402
+from hw.ops.cost import FEATURE_MAP, CostOptions                                               # noqa: E402
 from hw.ops.dense import StockDense                                                # noqa: E402
 from hw.ops.stock_pool import StockPool                                            # noqa: E402
 from hw.reports import read_report                                                 # noqa: E402
@@ -59,6 +60,7 @@ class Design:
     real: dict                   # figure -> (value, source, path)
     notes: list = field(default_factory=list)
     hls4ml_streams: str = "packed"   # "per_channel": hls4ml <= 0.6 streams (one FIFO per channel)
+    line_buffer: bool = False        # hls4ml >= 0.7 line-buffer conv (Vitis HLS): a pixel costs its latency
 
 
 def n_zeros(parameters_h: Path, config: str) -> int:
@@ -160,7 +162,8 @@ def kv260_mnist() -> Design:
     return Design("kv260_mnist", ops, figures(folder / "final_reports" / "impl_1_kernel_util_synthed.rpt",
                                               folder / "syn_report" / "myproject_csynth.rpt"),
                   ["Vivado 2025.2 synthesis of the kernel (report_accelerator_utilization, its AXI-stream wrapper "
-                   "included); C synthesis Vitis HLS 2025.2", "weight widths assumed 8 bits (not in the files)"])
+                   "included); C synthesis Vitis HLS 2025.2", "weight widths assumed 8 bits (not in the files)"],
+                  line_buffer=True)
 
 
 def lenet5() -> Design:
@@ -193,7 +196,7 @@ def lenet5() -> Design:
     ops.append(StockSoftmax("softmax", 10, 8))
     syn = folder / "syn_report"
     return Design("lenet5", ops, figures(None, syn / "csynth.rpt", dsp_from_csynth=True),
-                  ["C synthesis only (Vitis HLS 2023.2, xczu9eg): interval and DSP"])
+                  ["C synthesis only (Vitis HLS 2023.2, xczu9eg): interval and DSP"], line_buffer=True)
 
 
 def pixel_cnn() -> Design:
@@ -217,7 +220,7 @@ def pixel_cnn() -> Design:
     syn = folder / "syn_report"
     return Design("pixel_cnn", ops, figures(None, syn / "csynth.rpt", dsp_from_csynth=True),
                   ["C synthesis only (Vitis HLS 2023.1, xcvu13p): interval and DSP",
-                   "the concatenation with the scalar input y0 is not modelled (a 79-wide register)"])
+                   "the concatenation with the scalar input y0 is not modelled (a 79-wide register)"], line_buffer=True)
 
 
 DESIGNS = (svhn, kv260_mnist, lenet5, pixel_cnn)
@@ -234,14 +237,48 @@ def all_designs() -> list[Design]:
 
 # -- the comparison ------------------------------------------------------------------------------------
 
-MODELS = {"baseline": {}}
+CONST_LUT_BITS = 8        # prior, not fitted (SVHN 16-bit has no narrow product): hw/estimate.py's "about <= 10 bits"
+ADDER_LEVELS = 4          # adder-tree levels per 5 ns cycle: fitted on LeNet-5's interval (the interval fit set)
+INTERVAL_FIT_SET = ("lenet5",)
+MODELS = {"baseline": {}, "fitted": None}     # fitted: filled by fit() from SVHN 16-bit's reports
 
 
-def estimate_design(design: Design, model: str = "baseline"):
+def configured(design: Design, model: str):
     ops = design.ops
     reuse = {k: 1 for op in ops for k in op.foldable()}
-    configured = configure(ops, reuse, FEATURE_MAP)
-    return estimate_ops(configured, "zcu104", **MODELS[model])
+    out = configure(ops, reuse, FEATURE_MAP)
+    if model != "baseline":
+        for op in out:
+            op.fifo_per_channel = design.hls4ml_streams == "per_channel"
+            if isinstance(op, StockConv) and design.line_buffer:
+                op.adder_levels_per_cycle = ADDER_LEVELS
+    return out
+
+
+def estimate_design(design: Design, model: str = "baseline", cost: CostOptions | None = None):
+    if cost is None and model == "fitted":
+        cost = fit()
+    return estimate_ops(configured(design, model), "zcu104", cost=cost)
+
+
+_FITTED = {}
+
+
+def fit() -> CostOptions:
+    """const_dsp_share and const_adder_lut from SVHN 16-bit's Vivado figures (both enter linearly)."""
+    if "cost" in _FITTED:
+        return _FITTED["cost"]
+    d = svhn(16)
+    base = CostOptions(prune_zero_weights=True, const_lut_bits=CONST_LUT_BITS, const_adder_lut=0.0)
+    e0 = estimate_design(d, "fitted", base)
+    share = dataclasses.replace(base, const_dsp_share=0.0)
+    e_share0 = estimate_design(d, "fitted", share)
+    e_share1 = estimate_design(d, "fitted", dataclasses.replace(base, const_dsp_share=1.0))
+    s = (d.real["dsp"][0] - e_share0.dsp) / (e_share1.dsp - e_share0.dsp)
+    e1 = estimate_design(d, "fitted", dataclasses.replace(base, const_adder_lut=1.0))
+    a = (d.real["lut"][0] - e0.lut) / (e1.lut - e0.lut)
+    _FITTED["cost"] = dataclasses.replace(base, const_dsp_share=round(s, 4), const_adder_lut=round(a, 4))
+    return _FITTED["cost"]
 
 
 def within_target(figure: str, est, real) -> bool | None:
@@ -261,7 +298,8 @@ def compare(design: Design, model: str = "baseline") -> list[dict]:
             continue
         real, source, path = design.real[fig]
         rel = None if est[fig] is None or not real else (est[fig] - real) / real
-        rows.append({"design": design.name, "set": "fit" if design.name in FIT_SET else "held-out", "figure": fig,
+        fitted = design.name in FIT_SET or (fig == "ii_cycles" and design.name in INTERVAL_FIT_SET)
+        rows.append({"design": design.name, "set": "fit" if fitted else "held-out", "figure": fig,
                      "estimate": est[fig], "real": real, "source": source, "report": path,
                      "rel_error": None if rel is None else round(rel, 4),
                      "within_target": within_target(fig, est[fig], real)})
@@ -285,7 +323,8 @@ def main(argv=None):
     ap.add_argument("--model", choices=sorted(MODELS) + ["all"], default="all")
     args = ap.parse_args(argv)
     designs = all_designs()
-    out = {"fit_set": list(FIT_SET), "targets": TARGETS, "small_count_rule": f"true count < {SMALL_COUNT}: within "
+    out = {"fit_set": list(FIT_SET), "interval_fit_set": list(INTERVAL_FIT_SET),
+           "fitted_options": dataclasses.asdict(fit()), "adder_levels_per_cycle": ADDER_LEVELS, "targets": TARGETS, "small_count_rule": f"true count < {SMALL_COUNT}: within "
            f"{SMALL_SLACK} units", "not_represented": NOT_REPRESENTED, "models": {},
            "designs": {d.name: d.notes for d in designs}}
     for model in (MODELS if args.model == "all" else [args.model]):

@@ -53,7 +53,8 @@ class StockNormalize(HwOp):
 
     def extra_dsp(self, opt):
         c = self.in_shape[2]
-        if max(self.x.width, self.scale.width) <= opt.lut_mult_bits:
+        if max(self.x.width, self.scale.width) <= opt.lut_mult_bits \
+                or min(self.x.width, self.scale.width) <= opt.const_lut_bits:   # a constant scale
             return 0
         return c * dsp_per_multiplier(self.x.width, self.x.signed, self.scale.width, self.scale.signed, opt.dsp_type)
 

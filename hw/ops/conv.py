@@ -20,6 +20,8 @@ charges the conv -> ReLU stream at exactly this width.
 """
 from __future__ import annotations
 
+import math
+
 import numpy as np
 
 from hw.ops.base import (MAX_ACCUM_BITS, MAX_DATA_BITS, SATURATING, GraphRewrite, HwOp, LayerPlan, LoadArray,
@@ -99,6 +101,10 @@ class StockConv(HwOp):
         super().__init__(conv.name, in_shape, out_shape)
         self.conv, self.x, self.f = conv, x, formats
         self.zeros = zeros          # weights pruned to zero (hls4ml's n_zeros; designs from elsewhere)
+        # hls4ml >= 0.7 line-buffer conv, Latency, R = 1 (Vitis HLS): compute_output_buffer_2d runs once per input
+        # pixel, not overlapped, so a pixel costs its latency: 1 + ceil(log2(n_in) / levels) cycles, `levels`
+        # adder-tree levels per cycle. None: one pixel per cycle (the model for sqz's designs).
+        self.adder_levels_per_cycle: float | None = None
         self.n_in, self.n_out = in_shape[2] * conv.kernel * conv.kernel, conv.filters
 
     @property
@@ -135,6 +141,9 @@ class StockConv(HwOp):
 
     def cycles(self):
         px = self.out_pixels()
+        if self.adder_levels_per_cycle and self.r == 1:
+            per_pixel = 1 + math.ceil(math.log2(self.n_in) / self.adder_levels_per_cycle)
+            return self.in_shape[0] * self.in_shape[1] * per_pixel
         return px * self.r + (self.in_shape[0] * self.in_shape[1] - px)
 
     def logic_luts(self, opt: CostOptions):
