@@ -129,6 +129,7 @@ conv's conv -> ReLU stream is charged at its result_t (hw/ops/conv.conv_result_f
 from __future__ import annotations
 
 import copy
+import dataclasses
 import math
 from dataclasses import dataclass
 
@@ -264,15 +265,18 @@ def _percent(used: int, budget: int) -> float:
 
 def estimate_ops(ops: list[HwOp], board: Board | str, *, clock_mhz: float | None = None, dsp_packing: bool = False,
                  lut_mult_bits: int = 0, uram: str = "none", model: str = "", input_size: int = 0,
-                 fuse_fire: bool = True) -> Estimate:
+                 fuse_fire: bool = True, cost: CostOptions | None = None) -> Estimate:
     """ESTIMATE of configured ops (see configure): their costs added up, the pipeline as fast as its
-    slowest op. uram 'auto'/'all' ASSUME a load path for the remaining block-RAM weight ROMs (labelled)."""
+    slowest op. uram 'auto'/'all' ASSUME a load path for the remaining block-RAM weight ROMs (labelled).
+    cost: CostOptions to use instead of (dsp_packing, lut_mult_bits) -- the options fitted on real designs;
+    its dsp_type is the board's."""
     board = get_board(board)
     clock = float(clock_mhz or board.clock_mhz)
-    memories = [op.memories() for op in ops]
+    memories = [op.placed_memories() for op in ops]
     in_uram = _place_weights_in_uram(ops, memories, board, uram)
     assumptions = (WEIGHT_LOAD_ASSUMPTION.format(n=len(in_uram), u=sum(m.uram for m in in_uram)),) if in_uram else ()
-    cost = CostOptions(board.dsp_type, dsp_packing, lut_mult_bits)
+    cost = CostOptions(board.dsp_type, dsp_packing, lut_mult_bits) if cost is None else \
+        dataclasses.replace(cost, dsp_type=board.dsp_type)
     per_layer = [op.estimate(cost, mems) for op, mems in zip(ops, memories)]
     totals = {k: sum(getattr(l, k) for l in per_layer) for k in RESOURCES}
     slowest = max(per_layer, key=lambda l: l.ii_cycles)

@@ -119,6 +119,7 @@ class HwOp:
         self.name, self.in_shape, self.out_shape = name, tuple(in_shape), tuple(out_shape)
         self.reuse: dict[str, int] = {}           # reuse key -> factor, set by the folding
         self.fifo_depth: int | str = 32           # policy for the FIFO(s) it owns (hw/ops/cost.fifo_depth_for)
+        self.fifo_per_channel = False             # hls4ml <= 0.6 streams: one FIFO per channel (designs from elsewhere)
 
     # -- folding ------------------------------------------------------------------------------
     def foldable(self) -> dict[str, list[int]]:
@@ -152,6 +153,13 @@ class HwOp:
     def cycles(self) -> int:
         raise NotImplementedError
 
+    def placed_memories(self) -> list[Memory]:
+        """memories() as the tools place them: split per channel for hls4ml <= 0.6 streams."""
+        from hw.ops.cost import per_channel_fifos
+
+        mems = self.memories()
+        return per_channel_fifos(mems, self.out_shape[2]) if self.fifo_per_channel else mems
+
     def logic_luts(self, opt: CostOptions) -> float:
         return sum(e.logic_luts(opt) for e in self.engines())
 
@@ -162,7 +170,7 @@ class HwOp:
         return 0
 
     def estimate(self, opt: CostOptions, memories: list[Memory] | None = None) -> LayerEstimate:
-        mems = self.memories() if memories is None else memories
+        mems = self.placed_memories() if memories is None else memories
         engines = self.engines()
         mem_lut = sum(m.lut for m in mems)
         weights = {m.style for m in mems if m.role == "weights"}

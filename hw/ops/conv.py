@@ -20,6 +20,8 @@ charges the conv -> ReLU stream at exactly this width.
 """
 from __future__ import annotations
 
+import math
+
 import numpy as np
 
 from hw.ops.base import (MAX_ACCUM_BITS, MAX_DATA_BITS, SATURATING, GraphRewrite, HwOp, LayerPlan, LoadArray,
@@ -95,9 +97,14 @@ class StockConv(HwOp):
     kind = "conv"
     kernel = "nnet::conv_2d_cl (hls4ml)"
 
-    def __init__(self, conv, in_shape, out_shape, x: FixedFormat, formats):
+    def __init__(self, conv, in_shape, out_shape, x: FixedFormat, formats, zeros: int = 0):
         super().__init__(conv.name, in_shape, out_shape)
         self.conv, self.x, self.f = conv, x, formats
+        self.zeros = zeros          # weights pruned to zero (hls4ml's n_zeros; designs from elsewhere)
+        # hls4ml >= 0.7 line-buffer conv, Latency, R = 1 (Vitis HLS): compute_output_buffer_2d runs once per input
+        # pixel, not overlapped, so a pixel costs its latency: 1 + ceil(log2(n_in) / levels) cycles, `levels`
+        # adder-tree levels per cycle. None: one pixel per cycle (the model for sqz's designs).
+        self.adder_levels_per_cycle: float | None = None
         self.n_in, self.n_out = in_shape[2] * conv.kernel * conv.kernel, conv.filters
 
     @property
@@ -126,7 +133,7 @@ class StockConv(HwOp):
     # cost
     def engines(self):
         return [Engine(self.name, self.n_in, self.n_out, self.r, self.out_pixels(), self.f.weight, self.x,
-                       self.f.accum, self.f.result.width)]
+                       self.f.accum, self.f.result.width, zeros=self.zeros)]
 
     def memories(self):
         return [self.engines()[0].weight_memory()] + stock_conv_memories(
@@ -134,6 +141,9 @@ class StockConv(HwOp):
 
     def cycles(self):
         px = self.out_pixels()
+        if self.adder_levels_per_cycle and self.r == 1:
+            per_pixel = 1 + math.ceil(math.log2(self.n_in) / self.adder_levels_per_cycle)
+            return self.in_shape[0] * self.in_shape[1] * per_pixel
         return px * self.r + (self.in_shape[0] * self.in_shape[1] - px)
 
     def logic_luts(self, opt: CostOptions):

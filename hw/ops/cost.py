@@ -180,12 +180,31 @@ def fifo(policy: int | str, pixels: int, width: int, role: str = "fifo") -> Memo
     return buffer(role, fifo_depth_for(policy, pixels), width)
 
 
+def per_channel_fifos(mems: list[Memory], channels: int) -> list[Memory]:
+    """hls4ml <= 0.6 streams: a stream of C channels is C FIFOs (layerN_out_V_data_k_V), each placed alone."""
+    out = []
+    for m in mems:
+        if "fifo" in m.role and channels > 1 and m.width % channels == 0:
+            out += [buffer(m.role, m.depth, m.width // channels) for _ in range(channels)]
+        else:
+            out.append(m)
+    return out
+
+
 # -- DSPs and LUTs ------------------------------------------------------------------------------
 @dataclass(frozen=True)
 class CostOptions:
     dsp_type: str = "DSP48E2"
     dsp_packing: bool = False
     lut_mult_bits: int = 0
+    # options fitted on real hls4ml designs (benchmarks/real_designs.py, BENCHMARKS.md issue 10); defaults = off.
+    # They apply to CONSTANT products only (R == 1: hls4ml folds the weights into logic), the only kind the
+    # real reports cover.
+    prune_zero_weights: bool = False   # a zero weight costs no multiplier and no adder (hls4ml's n_zeros)
+    const_dsp_share: float = 1.0       # share of the nonzero constant products HLS puts on DSPs (the rest: shifts)
+    const_lut_bits: int = 0            # constant products whose narrower operand has <= k bits are built in LUTs
+    const_adder_lut: float | None = None   # LUTs per accumulator bit per nonzero constant product (adder tree),
+    #                                        replacing FINN's MVAU datapath term for R == 1
 
 
 def dsp_per_multiplier(a_bits: int, a_signed: bool, b_bits: int, b_signed: bool, dsp_type: str) -> int:
@@ -226,6 +245,7 @@ class Engine:
     act: object               # FixedFormat of the input
     accum: object
     out_bits: int
+    zeros: int = 0            # weights pruned to zero (hls4ml's n_zeros); costed only with CostOptions.prune_zero_weights
 
     def __post_init__(self):
         valid = valid_reuse_factors(self.n_in, self.n_out)
@@ -247,7 +267,15 @@ class Engine:
     def macs(self) -> int:
         return self.n_in * self.n_out * self.pixels
 
+    def products(self, opt: CostOptions) -> int:
+        """Multipliers built: hls4ml's multiplier_limit, less the pruned zeros with prune_zero_weights."""
+        if opt.prune_zero_weights and self.zeros:
+            return math.ceil(self.n_in * self.n_out / self.reuse) - self.zeros // self.reuse
+        return self.n_mult
+
     def in_lut(self, opt: CostOptions) -> bool:
+        if self.reuse == 1 and min(self.weight.width, self.act.width) <= opt.const_lut_bits:
+            return True
         return max(self.weight.width, self.act.width) <= opt.lut_mult_bits
 
     def dsp(self, opt: CostOptions) -> int:
@@ -255,18 +283,26 @@ class Engine:
             return 0
         w, a = self.weight, self.act
         per = dsp_per_multiplier(w.width, w.signed, a.width, a.signed, opt.dsp_type)
+        n = self.products(opt)
+        if self.reuse == 1 and opt.const_dsp_share != 1.0:
+            return int(round(n * per * opt.const_dsp_share))
         if opt.dsp_packing and opt.dsp_type == "DSP48E2" and per == 1 and w.width <= 8 and a.width <= 8:
-            return math.ceil(self.n_mult / 2)
-        return self.n_mult * per
+            return math.ceil(n / 2)
+        return n * per
 
     def logic_luts(self, opt: CostOptions) -> float:
         w, a = self.weight.width, self.act.width
+        if self.reuse == 1 and opt.const_adder_lut is not None:
+            # hls4ml's dense_latency with constant weights: one adder of the accumulator's width per nonzero
+            # product (the adder tree; constant products not on DSPs are shifts merged into it), plus the cast
+            return LAYER_LUT_BASE + opt.const_adder_lut * self.products(opt) * self.accum.width \
+                + LUT_SCALE * self.n_out * self.out_bits
         mult = lut_multiplier_luts(w, a) if self.in_lut(opt) else 0
         if self.reuse <= self.n_in:   # every output accumulates every cycle: one adder per output
             acc = self.n_out * self.accum.width
         else:                         # n_mult adders, each time-shared by R/n_in accumulators (+ mux)
             acc = 2 * self.n_mult * self.accum.width
-        return LAYER_LUT_BASE + LUT_SCALE * (self.n_mult * (mult + 2 * (w + a)) + acc + self.n_out * self.out_bits)
+        return LAYER_LUT_BASE + LUT_SCALE * (self.products(opt) * (mult + 2 * (w + a)) + acc + self.n_out * self.out_bits)
 
 
 # -- what an op's estimate reports ----------------------------------------------------------------
