@@ -14,10 +14,31 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 VAL1300 = ROOT.parent / "shared" / "data" / "imagenet_val1300"
 CALIB_STOP = 300          # calibration: lines 1-300 of labels.txt; evaluation: lines 301-1300
+# committed: every figure BENCHMARKS.md cites, and the small reports the figures come from
+RESULTS = ROOT / "benchmarks" / "results"
+MARGIN_REPORT = RESULTS / "q_margin01" / "report.json"     # `sqz quantize --margin 0.01 --weight-rule output`
 
 
 def machine() -> str:
     return f"{platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}, numpy {np.__version__}"
+
+
+def write_results(path, figures: dict) -> None:
+    """The figures a benchmark printed, as JSON (with the machine they were measured on)."""
+    import json
+
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    figures = {k: (Path(v).relative_to(ROOT).as_posix() if isinstance(v, str) and v.startswith(f"{ROOT}/") else v)
+               for k, v in figures.items()}           # file names as a reader of the repository sees them
+    command = " ".join([Path(sys.argv[0]).resolve().relative_to(ROOT).as_posix()] + sys.argv[1:])
+    path.write_text(json.dumps({"command": command, "machine": machine(), **figures}, indent=1) + "\n")
+    print(f"figures: {path}")
+
+
+def results_path(script: str) -> str:
+    """Default of a benchmark's --json: benchmarks/results/<script>.json."""
+    return str(RESULTS / f"{Path(script).stem}.json")
 
 
 def real_model():

@@ -1,14 +1,15 @@
 """Fixed-point emulator vs Keras float inference, side by side in one run, on the same images.
 
-    .venv/bin/python benchmarks/emulator_speed.py [--images 320] [--batch-size 32]
+    .venv/bin/python benchmarks/emulator_speed.py [--images 320] [--batch-size 32] [--json OUT.json]
+
+Figures to OUT.json (default benchmarks/results/emulator_speed.json).
 
 Target (issue 3): emulator >= 10 images/s and >= half of Keras float's images/s.
 """
 import argparse
 import time
 
-
-from common import CALIB_STOP, calibrate, load_images, machine, real_model
+from common import CALIB_STOP, calibrate, load_images, machine, real_model, results_path, write_results
 
 
 def rate(fn, x, batch_size, repeats=1):
@@ -27,6 +28,7 @@ def main():
     ap.add_argument("--images", type=int, default=320)
     ap.add_argument("--batch-size", type=int, default=32)
     ap.add_argument("--repeats", type=int, default=2)
+    ap.add_argument("--json", default=results_path(__file__), help="figures (default: %(default)s)")
     args = ap.parse_args()
     from model.squeezenet import load_pretrained
     from quant.calibrate import make_spec
@@ -50,6 +52,10 @@ def main():
     print(f"fixed-point emulator, 8/8 bit:   {emu_ips:7.1f} images/s  ({emu_ips / keras_ips:.2f} x Keras)")
     print(f"targets: >= 10 images/s: {'MET' if emu_ips >= 10 else 'MISSED'}; "
           f">= 0.5 x Keras: {'MET' if emu_ips >= 0.5 * keras_ips else 'MISSED'}")
+    write_results(args.json, {"images": len(x), "batch_size": args.batch_size, "repeats": args.repeats,
+                              "tensorflow": __import__("tensorflow").__version__, "images_per_s": results,
+                              "keras_images_per_s": keras_ips, "emulator_images_per_s": emu_ips,
+                              "emulator_over_keras": emu_ips / keras_ips})
 
 
 if __name__ == "__main__":

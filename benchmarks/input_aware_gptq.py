@@ -1,27 +1,34 @@
 """Experiment (not part of the quantizer): input-aware GPTQ on one configuration of a search path.
 
-    .venv/bin/python benchmarks/input_aware_gptq.py STEP [REPORT.json]      # ~12 min
+    .venv/bin/python benchmarks/input_aware_gptq.py STEP [REPORT.json] [--json OUT.json]      # ~12 min
 
 Plain GPTQ rounds each layer to reproduce W x on the *float* inputs x. Here the layers are rounded in
 network order, each against the inputs x_q the already-rounded network really feeds it: the codes minimize
 ||W_q x_q - W x_f||^2 over the calibration images, i.e. GPTQ of W* = W C^T H_q^-1 with H_q = E[x_q x_q^T],
 C = E[x_q x_f^T] (pruned weights stay zero). It needs the upstream codes, so every width configuration
 gets its own codes -- too slow inside the search (one full pass per layer); measured here on one step of
-a search path (REPORT.json["search"]["path"], default runs/q_margin01_v2/report.json), before and after,
-on the calibration images and on the held-out ones.
+a search path (REPORT.json["search"]["path"], default the committed benchmarks/results/q_margin01/report.json),
+before and after, on the calibration images and on the held-out ones. Figures to OUT.json (default
+benchmarks/results/input_aware_gptq.json).
 """
+import argparse
 import json
-import sys
 import time
 
 import numpy as np
-from common import CALIB_STOP, ROOT, calibrate, fixed_point_scores, load_images, machine, real_model
+from common import (CALIB_STOP, MARGIN_REPORT, calibrate, fixed_point_scores, load_images, machine, real_model,
+                    results_path, write_results)
 import quant.emulator as E
 from quant import arithmetic as A
 from quant.calibrate import make_spec
 from quant.emulator import FixedPointEmulator, FloatNetwork
 from quant.rounding import gptq_codes
 
+ap = argparse.ArgumentParser()
+ap.add_argument("step", type=int)
+ap.add_argument("report", nargs="?", default=str(MARGIN_REPORT))
+ap.add_argument("--json", default=results_path(__file__), help="figures (default: %(default)s)")
+args = ap.parse_args()
 arch, params = real_model()
 names = [c.name for c in arch.convs()]
 convs = {c.name: c for c in arch.convs()}
@@ -29,8 +36,8 @@ cx, cy = load_images(stop=CALIB_STOP)
 cal, cref = calibrate(arch, params, cx)
 hx, hy = load_images(start=CALIB_STOP)
 href = FloatNetwork(arch, params).logits(hx)
-report = json.load(open(sys.argv[2] if len(sys.argv) > 2 else ROOT / "runs" / "q_margin01_v2" / "report.json"))
-step = int(sys.argv[1])
+report = json.load(open(args.report))
+step = args.step
 wbits = report["search"]["path"][step]["weight_bits"]
 refined = {}
 orig_codes = cal.weight_codes
@@ -46,7 +53,8 @@ def score(spec, x, y, ref):
 s0 = spec_now()
 print(f"machine: {machine()}; path step {step}: {report['search']['path'][step]['weight_bytes'] / 1e6:.3f} MB; "
       "scores are (top-1 %, agreement with float %, KL)")
-print("before: search", score(s0, cx, cy, cref), "held-out", score(s0, hx, hy, href), flush=True)
+before = {"search": score(s0, cx, cy, cref), "held_out": score(s0, hx, hy, href)}
+print("before: search", before["search"], "held-out", before["held_out"], flush=True)
 fnet = FloatNetwork(arch, params)
 for name in names:
     t = time.time()
@@ -84,4 +92,8 @@ for name in names:
     refined[name] = gptq_codes(w_oihw, Hq / len(cx), spec.layers[name].weight)
     print(name, f"{time.time()-t:.1f}s", flush=True)
 s1 = spec_now()
-print("after: search", score(s1, cx, cy, cref), "held-out", score(s1, hx, hy, href), flush=True)
+after = {"search": score(s1, cx, cy, cref), "held_out": score(s1, hx, hy, href)}
+print("after: search", after["search"], "held-out", after["held_out"], flush=True)
+write_results(args.json, {"report": args.report, "step": step,
+                          "weight_bytes": report["search"]["path"][step]["weight_bytes"],
+                          "scores": "(top-1 %, agreement with float %, KL)", "before": before, "after": after})

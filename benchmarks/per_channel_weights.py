@@ -1,9 +1,10 @@
 """Experiment (not built in hw/): would per-output-channel power-of-two weight formats reach 0.9 MB?
 
-    .venv/bin/python benchmarks/per_channel_weights.py STEP [STEP ...] [--report REPORT.json]
+    .venv/bin/python benchmarks/per_channel_weights.py STEP [STEP ...] [--report REPORT.json] [--json OUT.json]
 
-For the widths of the given steps of a search path (REPORT.json["search"]["path"], default
-runs/q_margin01_v2/report.json), compares on the held-out images:
+For the widths of the given steps of a search path (REPORT.json["search"]["path"], default the committed
+benchmarks/results/q_margin01/report.json), compares on the held-out images (figures to OUT.json,
+default benchmarks/results/per_channel_weights.json):
   per-layer    what sqz builds: one weight format per layer (the report's rule), GPTQ codes;
   per-channel  each output channel o gets its own integer length I_o <= the layer's (min-MSE over that
                channel's weights), i.e. a left shift s_o = I - I_o that a kernel would apply per channel.
@@ -17,7 +18,8 @@ import json
 
 import numpy as np
 
-from common import CALIB_STOP, ROOT, calibrate, fixed_point_scores, load_images, machine, real_model
+from common import (CALIB_STOP, MARGIN_REPORT, calibrate, fixed_point_scores, load_images, machine, real_model,
+                    results_path, write_results)
 
 MAX_SHIFT = 6      # per-channel shifts beyond this gain nothing measurable and widen the emulated format
 
@@ -25,7 +27,8 @@ MAX_SHIFT = 6      # per-channel shifts beyond this gain nothing measurable and 
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("steps", type=int, nargs="+")
-    ap.add_argument("--report", default=str(ROOT / "runs" / "q_margin01_v2" / "report.json"))
+    ap.add_argument("--report", default=str(MARGIN_REPORT))
+    ap.add_argument("--json", default=results_path(__file__), help="figures (default: %(default)s)")
     args = ap.parse_args()
     from quant.calibrate import make_spec, weight_integer_bits
     from quant.emulator import FloatNetwork
@@ -67,13 +70,18 @@ def main():
             cal.weight_codes, cal.output_integer_bits = orig_codes, orig_il
 
     print(f"{'step':>4s} {'MB':>6s} {'scheme':12s} {'top-1 %':>8s} {'agree %':>8s} {'KL':>7s}")
+    rows = []
     for step in args.steps:
         entry = report["search"]["path"][step]
         wbits = entry["weight_bits"]
         for scheme in ("per-layer", "per-channel"):
             spec = make_spec(cal, wbits, abits, weight_rule=rule, weight_rounding=rounding) if scheme == "per-layer" else per_channel_spec(wbits)[0]
             t1, ag, kl = score(spec)
+            rows.append({"step": step, "weight_bytes": entry["weight_bytes"], "scheme": scheme, "top1": t1,
+                         "agree": ag, "kl": kl})
             print(f"{step:4d} {entry['weight_bytes'] / 1e6:6.3f} {scheme:12s} {t1:8.2f} {ag:8.2f} {kl:7.4f}", flush=True)
+    write_results(args.json, {"report": args.report, "weight_rounding": rounding, "evaluation_images": len(hx),
+                              "rows": rows})
 
 
 if __name__ == "__main__":
