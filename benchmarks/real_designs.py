@@ -1,6 +1,6 @@
 """The estimator against real hls4ml designs (issue 10, item 5).
 
-Each design of /work/shared/data/hls_reports (and its README: network, precisions, reuse factors) is
+Each design of ../shared/data/hls_reports (and its README: network, precisions, reuse factors) is
 described here as a list of hw/ops built by hand from shapes and FixedFormats; the estimator adds them
 up (hw/estimate.configure + estimate_ops) and the result is compared with the figures of the real reports,
 read with hw/reports.py:
