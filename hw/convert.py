@@ -41,11 +41,10 @@ from pathlib import Path
 import numpy as np
 
 from hw.ops import GraphRewrite, HwOp, LayerPlan, UnsupportedModelError, build_ops  # noqa: F401
-from hw.ops.base import MAX_ACCUM_BITS, MAX_DATA_BITS, SATURATING  # noqa: F401
 from hw.ops.conv import conv_result_format  # noqa: F401  (re-exported: tests and benchmarks use it)
-from hw.ops.cost import closest, valid_reuse_factors
+from hw.ops.cost import closest
 from hw.ops.registry import check_architecture, precision_format  # noqa: F401
-from model.architecture import Architecture, ArchitectureError, Fire, get_architecture
+from model.architecture import Architecture, ArchitectureError, get_architecture
 from quant.fixed_point import FixedFormat
 from quant.formats import uniform_spec  # noqa: F401  (re-exported: `sqz hls --bits`)
 from quant.spec import QuantSpec

@@ -134,8 +134,8 @@ import math
 from dataclasses import dataclass
 
 from hw.boards import Board, get_board
-from hw.ops import HwOp, Shell, UnsupportedModelError, build_ops
-from hw.ops.cost import (DEFAULT_FIFO_DEPTH, FEATURE_MAP, SHELL_BRAM18, CostOptions, LayerEstimate,  # noqa: F401
+from hw.ops import HwOp, UnsupportedModelError, build_ops
+from hw.ops.cost import (DEFAULT_FIFO_DEPTH, FEATURE_MAP, CostOptions, LayerEstimate,  # noqa: F401  (re-exports)
                          Memory, Stage, bram18_blocks, dsp_per_multiplier, fifo_depth_for, uram_blocks,
                          valid_reuse_factors)
 from model.architecture import Architecture, get_architecture

@@ -221,3 +221,27 @@ class HwOp:
     def load_arrays(self, params: dict) -> list[LoadArray]:
         """Every array it loads at start-up (params: conv name -> (weight OIHW, bias) float)."""
         return []
+
+
+class SingleEngineOp(HwOp):
+    """An op with one n_in x n_out product folded by one reuse factor, keyed by the op's own name
+    (a stock or loadable conv, a dense layer): its folding in one place."""
+    n_in: int
+    n_out: int
+
+    @property
+    def r(self) -> int:
+        return self.reuse[self.name]
+
+    def foldable(self):
+        from hw.ops.cost import valid_reuse_factors
+
+        return {self.name: valid_reuse_factors(self.n_in, self.n_out)}
+
+    def default_reuse(self, key):
+        from hw.ops.cost import default_reuse
+
+        return default_reuse(self.n_in, self.n_out)
+
+    def reuse_json(self):
+        return self.r

@@ -25,9 +25,8 @@ import math
 import numpy as np
 
 from hw.ops.base import (MAX_ACCUM_BITS, MAX_DATA_BITS, SATURATING, GraphRewrite, HwOp, LayerPlan, LoadArray,
-                         UnsupportedModelError, check_width, quantized)
-from hw.ops.cost import (CostOptions, Engine, Memory, Stage, buffer, default_reuse, fifo, fold_factors,
-                         fold_matrix, relu_luts, strategy, valid_reuse_factors)
+                         SingleEngineOp, UnsupportedModelError, check_width, quantized)
+from hw.ops.cost import CostOptions, Engine, Memory, Stage, buffer, fifo, fold_factors, fold_matrix, relu_luts, strategy
 from quant.fixed_point import FixedFormat
 from quant.formats import check_accumulator, to_accumulator
 
@@ -91,7 +90,7 @@ def stock_conv_memories(conv, in_shape, out_shape, x: FixedFormat, f, depth) -> 
     return mems
 
 
-class StockConv(HwOp):
+class StockConv(SingleEngineOp):
     """hls4ml's stock Conv2D + ReLU layer. in_shape is the stream it reads, already zero-padded by a
     preceding ZeroPad op."""
     kind = "conv"
@@ -107,15 +106,6 @@ class StockConv(HwOp):
         self.adder_levels_per_cycle: float | None = None
         self.n_in, self.n_out = in_shape[2] * conv.kernel * conv.kernel, conv.filters
 
-    @property
-    def r(self) -> int:
-        return self.reuse[self.name]
-
-    def foldable(self):
-        return {self.name: valid_reuse_factors(self.n_in, self.n_out)}
-
-    def default_reuse(self, key):
-        return default_reuse(self.n_in, self.n_out)
 
     def out_pixels(self) -> int:
         return self.out_shape[0] * self.out_shape[1]
@@ -126,9 +116,6 @@ class StockConv(HwOp):
 
     def min_cycles(self):
         return self.in_shape[0] * self.in_shape[1]
-
-    def reuse_json(self):
-        return self.r
 
     # cost
     def engines(self):
@@ -275,34 +262,25 @@ class LoadableConv(StockConv):
 
 # -- hls4ml: the SqzConv1x1 layer, its templates ---------------------------------------------------------
 
-CONFIG = """struct config{index} : sqz::conv1x1_config {{
-    static const unsigned height = {in_height};
-    static const unsigned width = {in_width};
-    static const unsigned n_in = {n_chan};
-    static const unsigned n_out = {n_filt};
-    static const unsigned fold_in = {fold_in};
-    static const unsigned fold_out = {fold_out};
-    static const bool relu = {relu_cpp};
-    typedef {weight_t.name} weight_t;
-    typedef {bias_t} bias_t;
-    typedef {accum_t.name} accum_t;
-}};\n"""
+def _config(base: str, extra: str = "") -> str:
+    """The config struct of a loadable conv kernel (the 1x1 one has no kernel / stride fields)."""
+    return ("struct config{index} : sqz::" + base + " {{\n"
+            "    static const unsigned height = {in_height};\n"
+            "    static const unsigned width = {in_width};\n"
+            "    static const unsigned n_in = {n_chan};\n"
+            "    static const unsigned n_out = {n_filt};\n" + extra +
+            "    static const unsigned fold_in = {fold_in};\n"
+            "    static const unsigned fold_out = {fold_out};\n"
+            "    static const bool relu = {relu_cpp};\n"
+            "    typedef {weight_t.name} weight_t;\n"
+            "    typedef {bias_t} bias_t;\n"
+            "    typedef {accum_t.name} accum_t;\n"
+            "}};\n")
 
 
-CONFIG_KXK = """struct config{index} : sqz::conv_rw_config {{
-    static const unsigned height = {in_height};
-    static const unsigned width = {in_width};
-    static const unsigned n_in = {n_chan};
-    static const unsigned n_out = {n_filt};
-    static const unsigned kernel = {kernel};
-    static const unsigned stride = {stride};
-    static const unsigned fold_in = {fold_in};
-    static const unsigned fold_out = {fold_out};
-    static const bool relu = {relu_cpp};
-    typedef {weight_t.name} weight_t;
-    typedef {bias_t} bias_t;
-    typedef {accum_t.name} accum_t;
-}};\n"""
+CONFIG = _config("conv1x1_config")
+CONFIG_KXK = _config("conv_rw_config", "    static const unsigned kernel = {kernel};\n"
+                                       "    static const unsigned stride = {stride};\n")
 
 
 def hls4ml_extension():

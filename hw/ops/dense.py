@@ -7,11 +7,11 @@ reshape, not a layer); the product is one engine with n_in x n_out multipliers /
 """
 from __future__ import annotations
 
-from hw.ops.base import HwOp, LayerPlan
-from hw.ops.cost import CostOptions, Engine, default_reuse, fifo, relu_luts, strategy, valid_reuse_factors
+from hw.ops.base import LayerPlan, SingleEngineOp
+from hw.ops.cost import CostOptions, Engine, fifo, relu_luts, strategy
 
 
-class StockDense(HwOp):
+class StockDense(SingleEngineOp):
     kind = "dense"
     kernel = "nnet::dense (hls4ml)"
 
@@ -21,18 +21,6 @@ class StockDense(HwOp):
         self.n_in, self.n_out, self.x, self.f, self.relu = n_in, n_out, x, formats, relu
         self.in_beats, self.zeros = in_beats, zeros     # zeros: pruned zero weights (hls4ml's n_zeros)
 
-    @property
-    def r(self) -> int:
-        return self.reuse[self.name]
-
-    def foldable(self):
-        return {self.name: valid_reuse_factors(self.n_in, self.n_out)}
-
-    def default_reuse(self, key):
-        return default_reuse(self.n_in, self.n_out)
-
-    def reuse_json(self):
-        return self.r
 
     def engines(self):
         return [Engine(self.name, self.n_in, self.n_out, self.r, 1, self.f.weight, self.x, self.f.accum,

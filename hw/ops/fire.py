@@ -332,7 +332,7 @@ CONFIG = """struct config{index} : sqz::fire_config {{
 def hls4ml_extension():
     """(layer classes, template classes) of sqz::fire, built on first use (hls4ml imports slowly)."""
     from hls4ml.backends.template import FunctionCallTemplate, LayerConfigTemplate
-    from hls4ml.model.attributes import Attribute, ConfigurableAttribute, TypeAttribute, WeightAttribute
+    from hls4ml.model.attributes import Attribute, ConfigurableAttribute, TypeAttribute
     from hls4ml.model.layers import Layer
 
     from hw.ops.registry import named_type
