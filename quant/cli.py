@@ -24,8 +24,8 @@ def add_commands(sub) -> None:
     p.add_argument("--limit", type=int)
     p.add_argument("--skip-bad", action="store_true")
     p.add_argument("--margin", type=float, help="search: allowed top-1 loss vs float, absolute (0.01 = 1 point); "
-                   "the README's 0.895 MB at 0.01 needs --weight-rule output (the default min-MSE rule chooses "
-                   "another spec)")
+                   "the README's 0.895 MB at 0.01 needs --weight-rule output (with the default min-MSE rule: "
+                   "1.005 MB)")
     p.add_argument("--weight-bits", type=int, help="no search: every layer's weights get this width")
     p.add_argument("--activation-bits", type=int, help="no search: every layer's activations get this width")
     p.add_argument("--weight-rule", default="minmse", choices=("maxabs", "minmse", "output"),
