@@ -75,6 +75,7 @@ def main(argv=None) -> int:
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
 
+    from hw.cli import parse_weights_in_uram
     from hw.convert import plan_design
     from hw.project import build_project
     from model.architecture import get_architecture
@@ -95,8 +96,7 @@ def main(argv=None) -> int:
     emulator = FixedPointEmulator(arch, params, spec)
 
     t0 = time.perf_counter()
-    loadable = args.weights_in_uram if args.weights_in_uram in ("auto", "none", "all") else \
-        tuple(n.strip() for n in args.weights_in_uram.split(",") if n.strip())
+    loadable = parse_weights_in_uram(args.weights_in_uram)
     keras_model = build_keras(arch, softmax=False, weights=keras_weights(spec.effective_params(params)))
     design = plan_design(keras_model, spec, arch, board=args.board, loadable=loadable, fold={})
     plan_s = time.perf_counter() - t0

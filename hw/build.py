@@ -96,22 +96,25 @@ def tool_version(path: str) -> str | None:
                 else None)
 
 
+STEP_OUTPUTS = {"hls": ("sqz_hls_prj",), "vivado": (f"{BITSTREAM_DIR}/sqz.bit", f"{BITSTREAM_DIR}/sqz.hwh")}
+
+
 def steps_for(tools: dict) -> list[Step]:
     hls = ([tools["vitis_hls"], "-f", HLS_SCRIPT] if tools.get("vitis_hls")
            else [tools["vitis-run"], "--mode", "hls", "--tcl", HLS_SCRIPT])
-    return [Step("hls", hls, ("sqz_hls_prj",)),
-            Step("vivado", [tools["vivado"], "-mode", "batch", "-source", VIVADO_SCRIPT, "-nojournal"],
-                 (f"{BITSTREAM_DIR}/sqz.bit", f"{BITSTREAM_DIR}/sqz.hwh"))]
+    vivado = [tools["vivado"], "-mode", "batch", "-source", VIVADO_SCRIPT, "-nojournal"]
+    return [Step("hls", hls, STEP_OUTPUTS["hls"]), Step("vivado", vivado, STEP_OUTPUTS["vivado"])]
 
 
 def _stamp(project: Path, step: str) -> Path:
     return project / BUILD_DIR / f"{step}.done"
 
 
-def _done(project: Path, step: Step, key: str) -> bool:
-    stamp = _stamp(project, step.name)
+def _done(project: Path, step: str, key: str) -> bool:
+    """Did `step` finish for this project's content key (its stamp says so and its outputs are there)?"""
+    stamp = _stamp(project, step)
     return (stamp.exists() and stamp.read_text().strip() == key
-            and all((project / o).exists() for o in step.outputs))
+            and all((project / o).exists() for o in STEP_OUTPUTS[step]))
 
 
 def _run_step(project: Path, step: Step, log, timeout_s: float) -> None:
@@ -221,7 +224,7 @@ def build(project_dir: str | Path, board: str, out_dir: str | Path | None = None
                          tools=dict(tools))
     if have:
         for step in steps_for(tools):
-            if _done(project, step, key):
+            if _done(project, step.name, key):
                 result.steps[step.name] = "skipped (done before)"
                 log(f"[{step.name}] done before for this project: skipped")
                 continue
@@ -240,7 +243,7 @@ def build(project_dir: str | Path, board: str, out_dir: str | Path | None = None
             f"or, without this Python environment, `sh {project.name}/{BUILD_SCRIPT}`, then this command to "
             f"fill {out}.")
     bit = project / BITSTREAM_DIR / "sqz.bit"
-    made = all(_done(project, s, key) for s in steps_for({"vitis_hls": "vitis_hls", "vivado": "vivado"}))
+    made = all(_done(project, s, key) for s in STEP_OUTPUTS)
     if have:
         hls_tool = tools.get("vitis_hls") or tools.get("vitis-run")
         manifest = dataclasses.replace(manifest, tools=dataclasses.replace(

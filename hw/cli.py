@@ -147,15 +147,19 @@ def _uram(args) -> str:
 
 
 def _loadable(args):
+    return parse_weights_in_uram(args.weights_in_uram)
+
+
+def parse_weights_in_uram(text: str):
     """--weights-in-uram: a policy of hw.estimate.choose_loadable, or a tuple of op names."""
     from hw.estimate import LOADABLE_POLICIES
 
-    value = args.weights_in_uram.strip()
+    value = text.strip()
     if value in LOADABLE_POLICIES:
         return value
     names = tuple(n.strip() for n in value.split(",") if n.strip())
     if not names:
-        raise HlsCliError(f"--weights-in-uram {args.weights_in_uram!r}: give auto, none, all or layer names")
+        raise HlsCliError(f"--weights-in-uram {text!r}: give auto, none, all or layer names")
     return names
 
 

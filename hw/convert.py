@@ -122,10 +122,6 @@ class Design:
             add(rel, (HW_DIR / rel).read_bytes())
         return h.hexdigest()
 
-    def estimate_reuse(self) -> dict:
-        """The reuse dict in hw.estimate's terms (every convolution by name, and the pools)."""
-        return dict(self.reuse)
-
     def estimate(self, uram: str = "none"):
         """The ESTIMATE of exactly this design's op list (hw/estimate.py)."""
         from hw.estimate import estimate_ops
@@ -154,7 +150,7 @@ def plan_design(keras_model, spec: QuantSpec, arch: Architecture | str | None = 
     Raises UnsupportedModelError / SpecError with a message naming the layer.
     """
     from hw.boards import get_board
-    from hw.estimate import choose_loadable, configure, fold as fold_ops
+    from hw.estimate import configure, fold as fold_ops, loadable_names, with_loadable
 
     if arch is None:
         arch = get_architecture(spec.model)
@@ -177,10 +173,11 @@ def plan_design(keras_model, spec: QuantSpec, arch: Architecture | str | None = 
             raise UnsupportedModelError("give reuse factors or folding options, not both")
         reuse = fold_ops(ops, board, clock_mhz=clock_mhz, loadable=loadable, fuse_fire=fuse_fire, **fold)
     used, changes = resolve_reuse(ops, arch, reuse or {})
-    names = choose_loadable(ops, board, used, loadable, fuse_fire=fuse_fire)
+    base = configure(ops, used, None, (), fuse_fire)
+    names = loadable_names(base, board, loadable)
     design = Design(arch=arch, spec=spec, input_size=size, keras_model=keras_model, params=params, reuse=used,
                     reuse_changes=changes, board=board, clock_mhz=float(clock_mhz or board.clock_mhz),
-                    fuse_fire=fuse_fire, ops=configure(ops, used, None, names, fuse_fire), input_name=input_name,
+                    fuse_fire=fuse_fire, ops=with_loadable(base, names), input_name=input_name,
                     weights_note=weights_note, trace=tuple(str(t) for t in trace), loadable=names)
     design.layers = layer_plans(design)
     return design
@@ -235,8 +232,7 @@ def check_keras_model(model, arch: Architecture, ops: list[HwOp]) -> str:
                 raise UnsupportedModelError(f"Keras model {model.name}: layer {name} is a "
                                             f"{type(layers[name]).__name__}, expected {kind}")
             expected.add(name)
-        if hasattr(op, "check_keras"):
-            op.check_keras(layers, model.name)
+        op.check_keras(layers, model.name)
     input_layer = next((l.name for l in model.layers if type(l).__name__ == "InputLayer"), None)
     expected.add(input_layer)
     unknown = [n for n in layers if n not in expected]
@@ -291,12 +287,6 @@ def resolve_reuse(ops: list[HwOp], arch: Architecture, requested: dict) -> tuple
         if name in want and r != want[name]:
             changes[name] = (int(want[name]), r)
     return used, changes
-
-
-def engines(arch: Architecture, size: int) -> dict[str, tuple[int, int]]:
-    """conv name -> (n_in, n_out) of its per-pixel product (hls4ml's dense: n_in = k*k*channels)."""
-    return {name: (t["weight"][1] * t["weight"][2] * t["weight"][3], t["weight"][0])
-            for name, t in arch.conv_shapes(size).items()}
 
 
 # -- what the ops generate -------------------------------------------------------------------------

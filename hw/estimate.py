@@ -171,7 +171,7 @@ def configure(ops: list[HwOp], reuse: dict, fifo_depth: int | str | None = None,
     if unknown:
         raise UnsupportedModelError(f"reuse factor for unknown layer {unknown[0]!r}; foldable layers: "
                                     f"{', '.join(keys)}")
-    needed = [k for op in ops if op.foldable() for k in op.foldable() if op.kind not in ("maxpool", "gap")]
+    needed = [k for op in ops if op.weighted for k in op.foldable()]     # pools default to R = 1
     missing = [n for n in needed if n not in reuse]
     if missing:
         raise UnsupportedModelError(f"no reuse factor for {missing[0]}" + (f" (and {len(missing) - 1} more)"
@@ -181,12 +181,14 @@ def configure(ops: list[HwOp], reuse: dict, fifo_depth: int | str | None = None,
         op = copy.copy(op)
         op.set_reuse({k: reuse.get(k, 1) for k in op.foldable()})
         op.fifo_depth = fifo_depth
-        if op.name in loadable:
-            op = op.as_loadable()
-        out.append(op)
-    for op in out:
         op.engines()   # validates every reuse factor now (an Engine checks its own)
-    return out
+        out.append(op)
+    return with_loadable(out, loadable)
+
+
+def with_loadable(configured: list[HwOp], names) -> list[HwOp]:
+    """Configured ops with those named replaced by their loadable variants (the others as they are)."""
+    return [op.as_loadable() if op.name in names else op for op in configured]
 
 
 # -- the estimate -----------------------------------------------------------------------------------
@@ -314,10 +316,10 @@ def estimate(arch: Architecture | str, board: Board | str, bits_or_spec=8, reuse
                 fuse_fire=fuse_fire, loadable=loadable)
     if reuse is None:
         reuse = fold(ops, board, clock_mhz=clock, **opts)
-    names = choose_loadable(ops, board, reuse, loadable, fifo_depth=fifo_depth, fuse_fire=fuse_fire)
-    configured = configure(ops, reuse, fifo_depth, names, fuse_fire)
-    return estimate_ops(configured, board, clock_mhz=clock, dsp_packing=dsp_packing, lut_mult_bits=lut_mult_bits,
-                        uram=uram, model=arch.name, input_size=input_size or arch.input_size, fuse_fire=fuse_fire)
+    base = configure(ops, reuse, fifo_depth, (), fuse_fire)
+    return estimate_ops(with_loadable(base, loadable_names(base, board, loadable)), board, clock_mhz=clock,
+                        dsp_packing=dsp_packing, lut_mult_bits=lut_mult_bits, uram=uram, model=arch.name,
+                        input_size=input_size or arch.input_size, fuse_fire=fuse_fire)
 
 
 def hardware_layers(arch: Architecture | str, bits_or_spec=8, reuse: dict[str, int] | None = None,
@@ -380,9 +382,13 @@ def choose_loadable(ops: list[HwOp], board: Board | str, reuse: dict, policy="au
     policy: 'none'; 'auto' (boards with UltraRAM, and only while the design's block RAM is over budget:
     candidates moved best block-RAM saving per URAM first); 'all' (every candidate); or op names (each
     checked). A candidate is an op whose weights are a memory its kernel can read from UltraRAM
-    (HwOp.load_candidate: 1x1 convs and Fire modules with R > 1)."""
+    (HwOp.load_candidate: convs and Fire modules with R > 1)."""
+    return loadable_names(configure(ops, reuse, fifo_depth, (), fuse_fire), board, policy)
+
+
+def loadable_names(base: list[HwOp], board: Board | str, policy="auto") -> tuple[str, ...]:
+    """choose_loadable on ops already configured (folded, no loadable variants yet)."""
     board = get_board(board)
-    base = configure(ops, reuse, fifo_depth, (), fuse_fire)
     by_name = {op.name: op for op in base}
     candidates = [op.name for op in base if op.load_candidate()]
     if not isinstance(policy, str):
@@ -415,9 +421,9 @@ def _check_loadable_names(ops: list[HwOp], names, board: Board) -> tuple[str, ..
         if owner is not None:
             raise UnsupportedModelError(f"loadable weights for {n!r}: a convolution of Fire module {owner}, "
                                         f"whose weights load as a whole: name {owner}")
-        if n not in by_name or not by_name[n].foldable() or by_name[n].kind in ("maxpool", "gap"):
+        if n not in by_name or not by_name[n].weighted:
             raise UnsupportedModelError(f"loadable weights for {n!r}: no such layer with weights (layers: "
-                                        f"{', '.join(o.name for o in ops if o.foldable() and o.kind not in ('maxpool', 'gap'))})")
+                                        f"{', '.join(o.name for o in ops if o.weighted)})")
     if names and board.uram == 0:
         raise UnsupportedModelError(f"loadable weights ({', '.join(names)}) are bound to UltraRAM; "
                                     f"{board.name} has none")
@@ -431,11 +437,6 @@ def loadable_layers(arch: Architecture | str, board: Board | str, bits_or_spec=8
     arch, board = _resolve(arch, board)
     ops = build_ops(arch, bits_or_spec, input_size, fuse_fire, include_shell)
     return choose_loadable(ops, board, dict(reuse or {}), policy, fifo_depth=fifo_depth, fuse_fire=fuse_fire)
-
-
-def is_loadable_candidate(conv, reuse: int) -> bool:
-    """Can sqz generate a stand-alone conv with loadable (UltraRAM) weights? 1x1 / stride 1, R > 1."""
-    return conv.kernel == 1 and conv.stride == 1 and int(reuse) > 1
 
 
 # -- folding ----------------------------------------------------------------------------------
@@ -493,15 +494,14 @@ def fold(ops: list[HwOp], board: Board | str, fps: float | None = None,
     def est(t):
         """The estimate at target t, or None where explicitly named loadable ops cannot be loadable there
         (they fold to R = 1: no weight memory to load, so such a target is not a candidate)."""
-        reuse = _fold(stages, t)
+        base = configure(ops, _fold(stages, t), fifo_depth, (), fuse_fire)    # once per target
         if isinstance(loadable, str):
-            names = choose_loadable(ops, board, reuse, loadable, fifo_depth=fifo_depth, fuse_fire=fuse_fire)
-        else:
-            folded = {op.name: op for op in configure(ops, reuse, fifo_depth, (), fuse_fire)}
-            if not all(folded[n].load_candidate() for n in loadable):
-                return None
+            names = loadable_names(base, board, loadable)
+        elif all(op.load_candidate() for op in base if op.name in loadable):
             names = tuple(loadable)
-        return estimate_ops(configure(ops, reuse, fifo_depth, names, fuse_fire), board, clock_mhz=clock, **cost)
+        else:
+            return None
+        return estimate_ops(with_loadable(base, names), board, clock_mhz=clock, **cost)
 
     def smallest(ok) -> int | None:
         """Smallest candidate T with ok(T): a geometric scan (ratio SCAN_RATIO), then a

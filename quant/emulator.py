@@ -17,7 +17,7 @@ import numpy as np
 from model.architecture import Architecture, Conv, Fire, GlobalAvgPool, MaxPool
 from quant import arithmetic as A
 from quant.spec import ConvFormats, PoolFormats, QuantSpec, SpecError, input_formats
-from quant.formats import accumulator_bound, check_accumulator, to_accumulator  # noqa: F401  (accumulator_bound: re-exported)
+from quant.formats import check_accumulator, to_accumulator
 
 Params = dict[str, tuple[np.ndarray, np.ndarray]]   # conv name -> (weight OIHW float, bias float)
 

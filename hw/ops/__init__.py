@@ -13,5 +13,5 @@ from hw.ops.conv import LoadableConv, StockConv, conv_result_format, loadable_ar
 from hw.ops.fire import FusedFire, GenericFire, LoadableFire  # noqa: F401
 from hw.ops.pad import ZeroPad  # noqa: F401
 from hw.ops.pool import GlobalAvgPool, MaxPool3x3s2  # noqa: F401
-from hw.ops.registry import build_ops, foldable_keys, register_extensions  # noqa: F401
+from hw.ops.registry import build_ops, register_extensions  # noqa: F401
 from hw.ops.shell import Shell  # noqa: F401

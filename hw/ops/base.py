@@ -14,6 +14,7 @@ nothing needs a Keras model or a QuantSpec object), so designs from elsewhere ca
 """
 from __future__ import annotations
 
+import copy
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -114,6 +115,8 @@ class HwOp:
     kind = "op"
     kernel = ""                   # the C++ function that runs it
     loadable = False              # weights in UltraRAM, written at start-up (the Loadable* ops)
+    weighted = False              # has weights (its foldable keys are products, not channel groups)
+    loadable_variant: type | None = None   # the class of the same op with runtime-written UltraRAM weights
 
     def __init__(self, name: str, in_shape, out_shape):
         self.name, self.in_shape, self.out_shape = name, tuple(in_shape), tuple(out_shape)
@@ -195,6 +198,9 @@ class HwOp:
         """Keras layer name -> class name that this op is generated from (checked before conversion)."""
         return {}
 
+    def check_keras(self, layers: dict, model_name: str) -> None:
+        """The Keras layers it is generated from (layers: name -> Keras layer) have the op's sizes."""
+
     def hls_config(self) -> dict:
         """hls4ml HLSConfig 'LayerName' entries of this op."""
         return {}
@@ -215,8 +221,19 @@ class HwOp:
         """Can this op, at its current folding, get runtime-written UltraRAM weights?"""
         return False
 
+    def not_loadable_reason(self) -> str:
+        return f"a {self.kind} op has no loadable-weights variant"
+
     def as_loadable(self) -> "HwOp":
-        raise UnsupportedModelError(f"{self.name}: a {self.kind} op has no loadable-weights variant")
+        """The same op, folded the same, as its loadable variant (a subclass adding no state of its own)."""
+        if self.loadable:
+            return self
+        if self.loadable_variant is None or not self.load_candidate():
+            raise UnsupportedModelError(f"loadable weights for {self.name}: {self.not_loadable_reason()}")
+        op = copy.copy(self)
+        op.__class__ = self.loadable_variant
+        op.reuse = dict(self.reuse)
+        return op
 
     def load_arrays(self, params: dict) -> list[LoadArray]:
         """Every array it loads at start-up (params: conv name -> (weight OIHW, bias) float)."""
@@ -226,6 +243,7 @@ class HwOp:
 class SingleEngineOp(HwOp):
     """An op with one n_in x n_out product folded by one reuse factor, keyed by the op's own name
     (a stock or loadable conv, a dense layer): its folding in one place."""
+    weighted = True
     n_in: int
     n_out: int
 

@@ -186,15 +186,9 @@ class StockConv(SingleEngineOp):
             return False
         return self.r > 1 and (self.conv.kernel > 1 or self.conv.stride == 1)
 
-    def as_loadable(self):
-        if not self.load_candidate():
-            raise UnsupportedModelError(
-                f"loadable weights for {self.name}: needs reuse factor > 1 (weights in a memory) and, for a 1x1 "
-                f"kernel, stride 1 (it is {self.conv.kernel}x{self.conv.kernel} / stride {self.conv.stride}, "
-                f"reuse {self.r})")
-        op = LoadableConv(self.conv, self.in_shape, self.out_shape, self.x, self.f)
-        op.reuse, op.fifo_depth = dict(self.reuse), self.fifo_depth
-        return op
+    def not_loadable_reason(self):
+        return (f"needs reuse factor > 1 (weights in a memory) and, for a 1x1 kernel, stride 1 (it is "
+                f"{self.conv.kernel}x{self.conv.kernel} / stride {self.conv.stride}, reuse {self.r})")
 
 
 class LoadableConv(StockConv):
@@ -217,9 +211,6 @@ class LoadableConv(StockConv):
 
     def logic_luts(self, opt):
         return HwOp.logic_luts(self, opt)   # the engine only: no separate hls4ml ReLU layer
-
-    def as_loadable(self):
-        return self
 
     def hls_config(self):
         f = self.f
@@ -258,6 +249,9 @@ class LoadableConv(StockConv):
         codes = codes.transpose(2, 3, 1, 0).reshape(self.n_in, self.n_out)                  # rows (ky, kx, channel)
         folded = fold_matrix(codes, *fold_factors(*codes.shape, self.r)).astype(np.int64)
         return [LoadArray(self.name, loadable_array(self.name), folded, self.f.weight, self.r, self.name, "weight_t")]
+
+
+StockConv.loadable_variant = LoadableConv
 
 
 # -- hls4ml: the SqzConv1x1 layer, its templates ---------------------------------------------------------

@@ -34,6 +34,7 @@ PARTS = ("squeeze", "expand1", "expand3")
 
 class _FireBase(HwOp):
     """What every Fire op shares: its three convolutions' shapes, formats, folding and Keras layers."""
+    weighted = True
 
     def __init__(self, fire, in_shape, out_shape, x, formats: dict):
         super().__init__(fire.name, in_shape, out_shape)
@@ -171,15 +172,8 @@ class FusedFire(_FireBase):
     def load_candidate(self):
         return any(self.reuse[c.name] > 1 for c in self.convs)
 
-    def as_loadable(self):
-        if not self.load_candidate():
-            from hw.ops.base import UnsupportedModelError
-
-            raise UnsupportedModelError(f"loadable weights for {self.name}: every part has reuse factor 1 "
-                                        f"(weights folded into logic: no memory to load)")
-        op = LoadableFire(self.fire, self.in_shape, self.out_shape, self.x, self.f)
-        op.reuse, op.fifo_depth = dict(self.reuse), self.fifo_depth
-        return op
+    def not_loadable_reason(self):
+        return "every part has reuse factor 1 (weights folded into logic: no memory to load)"
 
 
 class LoadableFire(FusedFire):
@@ -200,9 +194,6 @@ class LoadableFire(FusedFire):
             mems.append(m)
         return mems
 
-    def as_loadable(self):
-        return self
-
     def plan(self):
         p = super().plan()
         loaded = [c.name for part, c in zip(PARTS, self.convs) if part in self.loaded_parts()]
@@ -222,6 +213,9 @@ class LoadableFire(FusedFire):
             out.append(LoadArray(conv.name, loadable_array(conv.name), folded, f.weight, r, self.name,
                                  f"{part}_weight_t"))
         return out
+
+
+FusedFire.loadable_variant = LoadableFire
 
 
 class GenericFire(_FireBase):
@@ -270,8 +264,12 @@ class GenericFire(_FireBase):
         return super().logic_luts(opt) + relus + clone_pad_concat
 
     def _stock(self, conv) -> StockConv:
-        op = StockConv(conv, self.in_shape, self.out_shape, self.inputs[conv.name], self.f[conv.name])
-        op.n_in, op.n_out = self.sizes[conv.name]
+        """One of its three convolutions as the hls4ml stock conv it is (the 3x3 reads the zero-padded stream)."""
+        h, w, _ = self.in_shape
+        sq = self.fire.squeeze
+        in_shape = {self.convs[0].name: self.in_shape, self.convs[1].name: (h, w, sq),
+                    self.convs[2].name: (h + 2, w + 2, sq)}[conv.name]
+        op = StockConv(conv, in_shape, (h, w, conv.filters), self.inputs[conv.name], self.f[conv.name])
         op.reuse = {conv.name: self.reuse[conv.name]}
         return op
 

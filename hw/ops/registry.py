@@ -96,13 +96,6 @@ def check_architecture(arch: Architecture) -> None:
                                     f"(the logits); layers are {kinds}")
 
 
-def foldable_keys(ops: list[HwOp]) -> dict[str, list[int]]:
-    out: dict[str, list[int]] = {}
-    for op in ops:
-        out.update(op.foldable())
-    return out
-
-
 # -- hls4ml helpers the ops' extensions share -------------------------------------------------------
 
 def named_type(layer, var: str):
