@@ -14,8 +14,8 @@ HLS = DATA / "hls_reports"
 PYNQ = DATA / "hls4ml_pynqz2_reference"
 ROOTS = [HLS, PYNQ]
 
-if not HLS.is_dir() or not PYNQ.is_dir():
-    pytest.skip(f"the shared report data is not at {DATA}", allow_module_level=True)
+# CI has ../shared beside the checkout: without the real reports these tests fail, they never skip
+assert HLS.is_dir() and PYNQ.is_dir(), f"the shared report data is not at {DATA}"
 
 ALL = find_reports(ROOTS)
 REPORT_KEYS = {"path", "source", "part", "tool_version", "clock_ns", "estimated_clock_ns", "latency_cycles",
