@@ -47,6 +47,15 @@ def add_commands(sub) -> None:
     p.add_argument("--quiet", action="store_true")
     p.set_defaults(func=cmd_quantize)
 
+    q = sub.add_parser("sqnr", help="per-layer error of the fixed-point emulator against float (SQNR in dB)")
+    q.add_argument("--model", default="squeezenet1_0")
+    q.add_argument("--spec", required=True, help="QuantSpec JSON")
+    q.add_argument("--data", default=str(SAMPLE_DIR), help="images (labels.txt folder)")
+    q.add_argument("--start", type=int)
+    q.add_argument("--limit", type=int, default=16, help="images to compare (default 16)")
+    q.add_argument("--json", help="write {\"model\", \"spec\", \"n\", \"layers\": [{\"layer\", \"sqnr_db\", ...}]} here")
+    q.set_defaults(func=cmd_sqnr)
+
 
 def cmd_quantize(args) -> int:
     from tqdm import tqdm
@@ -176,3 +185,31 @@ def _summary(bits: dict[str, int]) -> str:
     if len(values) == 1:
         return f"{values[0]} in every layer"
     return ", ".join(f"{b}: {sum(1 for v in bits.values() if v == b)} layers" for b in values)
+
+
+def cmd_sqnr(args) -> int:
+    from model.architecture import get_architecture
+    from model.imagenet import ImageFolderDataset
+    from quant.compare import layer_sqnr
+    from quant.spec import QuantSpec
+    from sqz.cli_common import CliError, machine, require_labels, trained_params, write_json
+
+    if args.limit is not None and args.limit < 1:
+        raise CliError(f"--limit must be >= 1, got {args.limit}")
+    arch = get_architecture(args.model)
+    spec = QuantSpec.load(args.spec, arch)
+    require_labels(args.data)
+    dataset = ImageFolderDataset(args.data, limit=args.limit, start=args.start)
+    images = np.concatenate([x for x, _, _ in dataset.batches(16)]) if len(dataset) else None
+    if images is None:
+        raise CliError(f"--data {args.data}: no images selected")
+    t0 = time.perf_counter()
+    rows = layer_sqnr(arch, trained_params(args.model), spec, images)
+    print(f"{args.model}: fixed point ({args.spec}) vs float on {len(images)} images of {args.data}")
+    print(f"  {'layer':<18}{'SQNR dB':>9}{'signal rms':>12}{'error rms':>11}")
+    for r in rows:
+        print(f"  {r['layer']:<18}{r['sqnr_db']:>9.1f}{r['signal_rms']:>12.4g}{r['error_rms']:>11.4g}")
+    write_json(args.json, {"model": args.model, "spec": str(Path(args.spec).resolve()), "n": len(images),
+                           "data": str(Path(args.data).resolve()), "layers": rows,
+                           "seconds": time.perf_counter() - t0, "machine": machine()})
+    return 0

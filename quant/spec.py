@@ -33,6 +33,7 @@ from model.architecture import Architecture, ArchitectureError, Conv, Fire, Glob
 from quant.fixed_point import FixedFormat, FormatError
 from quant.formats import check_avgpool, conv_format_rules
 from sqz.errors import SqzError
+from sqz.files import atomic_write
 
 SPEC_FORMAT = "sqz-quantspec"
 SPEC_VERSION = 1
@@ -120,10 +121,10 @@ class QuantSpec:
             np.savez_compressed(buf, **{n: c.astype(np.int32) for n, c in self.weights.items()})
             blob = buf.getvalue()
             weights_path = path.with_name(path.stem + ".weights.npz")
-            weights_path.write_bytes(blob)
+            atomic_write(weights_path, blob)
             data["weights"] = {"file": weights_path.name, "sha256": hashlib.sha256(blob).hexdigest(),
                                "rounding": self.calibration.get("weight_rounding", "optimized")}
-        path.write_text(json.dumps(data, indent=1) + "\n")
+        atomic_write(path, json.dumps(data, indent=1) + "\n")
 
     @classmethod
     def load(cls, path: str | Path, arch: Architecture | None = None) -> "QuantSpec":
@@ -147,6 +148,9 @@ class QuantSpec:
         for key in ("model", "input", "layers"):
             if key not in data:
                 raise SpecError(f"{where}: missing field {key!r}")
+        if arch is not None and data["model"] != arch.name:
+            raise SpecError(f"{where}: a QuantSpec for {data['model']!r}, not for {arch.name!r} (give the --model "
+                            f"it was made for, or make a spec for {arch.name} with python -m sqz quantize)")
         try:
             arch = arch or get_architecture(data["model"])
         except ArchitectureError as e:

@@ -20,9 +20,11 @@ class CliError(SqzError):
 
 
 def write_json(path: str | None, payload: dict) -> None:
+    """Write a result JSON atomically (sqz.files.atomic_write: never half-written)."""
     if path:
-        Path(path).parent.mkdir(parents=True, exist_ok=True)
-        Path(path).write_text(json.dumps(payload, indent=1) + "\n")
+        from sqz.files import atomic_write
+
+        atomic_write(path, json.dumps(payload, indent=1) + "\n")
 
 
 def print_table(title: str, rows: list[tuple[str, object]]) -> None:
@@ -33,9 +35,15 @@ def print_table(title: str, rows: list[tuple[str, object]]) -> None:
 
 
 def require_labels(folder: str, option: str = "--data") -> None:
-    """A user-given dataset folder must hold labels.txt (checked before anything heavy starts)."""
-    if not Path(folder, "labels.txt").exists():
+    """A user-given dataset folder must exist and hold a labels.txt listing at least one image (checked before
+    anything heavy starts)."""
+    if not Path(folder).is_dir():
+        raise CliError(f"{option} {folder}: no such folder")
+    labels = Path(folder, "labels.txt")
+    if not labels.exists():
         raise CliError(f"{option} {folder}: no labels.txt there (expected lines 'relative/path <class index>')")
+    if not any(line.strip() for line in labels.read_text(errors="replace").splitlines()):
+        raise CliError(f"{option} {folder}: {labels} lists no image (expected lines 'relative/path <class index>')")
 
 
 def trained_params(model_name: str):

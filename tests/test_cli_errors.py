@@ -37,12 +37,12 @@ def _one_line_error(capsys) -> str:
      "--reuse {tmp}/missing.json: cannot read"),
     (["eval", "--model", "squeezenet9"], "unknown model 'squeezenet9'"),
     (["eval", "--spec", "{tmp}/missing.json"], "cannot read QuantSpec"),
-    (["eval", "--data", "{tmp}/nowhere"], "--data {tmp}/nowhere: no labels.txt there"),
+    (["eval", "--data", "{tmp}/nowhere"], "--data {tmp}/nowhere: no such folder"),
     (["eval", "--limit", "-1"], "limit must be >= 0"),
     (["quantize", "--percentile", "200", "--weight-bits", "8", "--activation-bits", "8", "--out", "{tmp}/s.json"],
      "--percentile must be in (0, 100]"),
     (["quantize", "--margin", "0.01", "--calib", "{tmp}/nowhere", "--out", "{tmp}/s.json"],
-     "--calib {tmp}/nowhere: no labels.txt there"),
+     "--calib {tmp}/nowhere: no such folder"),
 ])
 def test_user_errors_are_one_line_and_exit_2(tmp_path, capsys, argv, message):
     argv = [a.format(tmp=tmp_path) for a in argv]
