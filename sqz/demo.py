@@ -22,9 +22,9 @@ does not fit is said so before anything runs; the flow then stops after the esti
 """
 from __future__ import annotations
 
+import argparse
 import hashlib
 import json
-import os
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -174,7 +174,7 @@ def plan_steps(args, model: str, fits: bool) -> list[Step]:
                        str(DEFAULT_BITS), "--out", str(spec), "--json", str(q / "report.json"),
                        "--plots", str(q / "plots"), "--work", str(q / "work")],
                       [split_dir], [spec, q / "report.json"]))
-    for w in SWEEP_WEIGHT_BITS:
+    for w in args.sweep_bits:
         if w == DEFAULT_BITS:
             continue          # the quantize step is this point of the curve
         d = out / "sweep" / f"w{w}a{DEFAULT_BITS}"
@@ -235,9 +235,21 @@ def add_commands(sub) -> None:
     p.add_argument("--out", default=str(ROOT / "demo"), help="folder for every step's files (default: demo/)")
     p.add_argument("--csim", type=int, default=4, help="images to C-simulate (default 4)")
     p.add_argument("--sqnr-images", type=int, default=16, help="images for the per-layer SQNR (default 16)")
+    p.add_argument("--sweep-bits", type=_bits_list, default=SWEEP_WEIGHT_BITS, metavar="W,W,...",
+                   help="weight widths of the uniform sweep (default 16,8,6,5,4; activations 8 bits)")
     p.add_argument("--search", action="store_true", help="also the --margin 0.01 search (about 30 minutes)")
     p.add_argument("--quiet", action="store_true")
     p.set_defaults(func=cmd_demo)
+
+
+def _bits_list(text: str) -> tuple[int, ...]:
+    try:
+        bits = tuple(int(b) for b in text.split(",") if b.strip())
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected widths like 16,8,6, got {text!r}") from None
+    if not bits or any(not 2 <= b <= 32 for b in bits):
+        raise argparse.ArgumentTypeError(f"widths must be 2..32, got {text!r}")
+    return bits
 
 
 def cmd_demo(args) -> int:
