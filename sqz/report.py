@@ -263,7 +263,7 @@ CSS = """body{font-family:system-ui,sans-serif;max-width:980px;margin:2em auto;p
 table{border-collapse:collapse;margin:.5em 0;font-size:.85em}td,th{border:1px solid #ccc;padding:2px 6px;
 text-align:right}th{background:#f2f2f2}td:first-child{text-align:left}img{max-width:100%}
 .gallery{display:flex;flex-wrap:wrap;gap:8px}figure{margin:0;width:150px;font-size:.75em}
-figure img{width:96px;height:auto}pre{background:#f6f6f6;padding:.5em;overflow-x:auto;font-size:.8em}
+figure img{width:96px;height:auto}figcaption{overflow-wrap:anywhere}pre{background:#f6f6f6;padding:.5em;overflow-x:auto;font-size:.8em}
 .scroll{overflow-x:auto}.note{background:#fff6d6;padding:.4em .8em;border-left:4px solid #e0b000}"""
 
 # Marks the page once every image has decoded: the browser test reads it (and any failure is listed).
