@@ -182,7 +182,7 @@ def plan_steps(args, model: str, fits: bool) -> list[Step]:
                                          f"weight storage",
                           ["quantize", *quantize_common, "--weight-bits", str(w), "--activation-bits",
                            str(DEFAULT_BITS), "--out", str(d / "spec.json"), "--json", str(d / "report.json"),
-                           "--plots", str(d / "plots"), "--work", str(d / "work"), "--quiet"],
+                           "--plots", str(d / "plots"), "--work", str(d / "work")],
                           [split_dir], [d / "report.json"]))
     if args.search:
         d = out / "search"
