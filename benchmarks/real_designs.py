@@ -90,7 +90,7 @@ def figures(util=None, csynth=None, dsp_from_csynth=False) -> dict:
 
 # -- the designs -------------------------------------------------------------------------------------
 
-def conv_block(name, in_shape, filters, x, f, *, zeros=0, pad=0, relu=True):
+def conv_block(name, in_shape, filters, x, f, *, zeros=0, pad=0, relu=True, codes=None):
     """[ZeroPad] + hls4ml Conv2D (3x3 or 5x5 as given by f) + its ReLU layer; returns (ops, out shape)."""
     k = f["kernel"]
     conv = Conv(name, filters, k, 1, pad, relu)
@@ -99,7 +99,7 @@ def conv_block(name, in_shape, filters, x, f, *, zeros=0, pad=0, relu=True):
         ops.append(ZeroPad(conv, in_shape, x))
         in_shape = ops[-1].out_shape
     out = (in_shape[0] - k + 1, in_shape[1] - k + 1, filters)
-    ops.append(StockConv(conv, in_shape, out, x, f["formats"], zeros=zeros))
+    ops.append(StockConv(conv, in_shape, out, x, f["formats"], zeros=zeros, codes=codes))
     return ops, out
 
 
@@ -119,8 +119,9 @@ def svhn(bits: int) -> Design:
         f = {"kernel": 3, "formats": ConvFormats(w, w, d16, act)}
         block, shape = conv_block(f"conv{i}", shape, filters, x, f, zeros=n // 2)
         ops += block
-        ops.append(StockPool(f"pool{i}", shape, 2, act))
-        shape, x = ops[-1].out_shape, act
+        # the pool's output stream is ap_fixed<16,6> in both designs (csynth FIFO table: layer5/9/13_out 16 bits)
+        ops.append(StockPool(f"pool{i}", shape, 2, d16))
+        shape, x = ops[-1].out_shape, d16
     n_in, beats = shape[0] * shape[1] * shape[2], shape[0] * shape[1]
     for i, n_out in enumerate((42, 64)):
         if bits == 16:
@@ -166,6 +167,36 @@ def kv260_mnist() -> Design:
                   line_buffer=True)
 
 
+def lenet5_bn_scale_codes(keras_file: Path, scale_t) -> dict:
+    """The integer codes of hls4ml's normalize scales (gamma / sqrt(moving_variance + epsilon)) of LeNet-5's two
+    BatchNormalization layers, read from the real model file, cast to scale_t (bn*_scale_t ap_fixed<8,4>,
+    AP_TRN: floor) as the C++ does. Keras 3 .keras: a zip of config.json and model.weights.h5."""
+    import io
+    import zipfile
+
+    import h5py
+    import numpy as np
+
+    with zipfile.ZipFile(keras_file) as z:
+        config = json.loads(z.read("config.json"))
+        weights = h5py.File(io.BytesIO(z.read("model.weights.h5")), "r")
+        eps = {l["config"]["name"]: l["config"]["epsilon"] for l in config["config"]["layers"]
+               if l["class_name"] == "BatchNormalization"}
+        out = {}
+        for name, key in (("bn1", "batch_normalization"), ("bn2", "batch_normalization_1")):
+            gamma, _, _, var = (weights[f"_layer_checkpoint_dependencies/{key}/vars/{i}"][()] for i in range(4))
+            out[name] = scale_t.quantize(gamma / np.sqrt(var + eps[name]))
+    return out
+
+
+def pixel_cnn_codes(folder: Path, name: str, fmt) -> "np.ndarray":
+    """Integer codes of one weight file of config/weights/ (hls4ml's w<N>.txt, comma-separated floats)."""
+    import numpy as np
+
+    text = (folder / "config" / "weights" / f"{name}.txt").read_text()
+    return fmt.quantize(np.array([float(v) for v in text.replace("\n", " ").split(",") if v.strip()]))
+
+
 def lenet5() -> Design:
     """LeNet-5: 28x28x1 -> conv 5x5 6 -> hard_tanh -> pool 2 -> conv 5x5 16 -> hard_tanh -> pool 2 -> dense 256->16
     -> BN -> hard_tanh -> dense 16->16 -> BN -> hard_tanh -> dense 16->10 -> softmax; formats from defines.h
@@ -186,10 +217,12 @@ def lenet5() -> Design:
     ops.append(StockPool("pool2", shape, 2, act))
     p = ops[-1].out_shape
     n_in, beats = p[0] * p[1] * p[2], p[0] * p[1]
-    for name, cfg, n_out, acc in (("dense1", "config11", 16, fx(25, 14)), ("dense2", "config15", 16, fx(21, 10))):
+    scales = lenet5_bn_scale_codes(folder / "config" / "keras_model.keras", w)
+    for name, cfg, n_out, acc, bn in (("dense1", "config11", 16, fx(25, 14), "bn1"),
+                                      ("dense2", "config15", 16, fx(21, 10), "bn2")):
         ops.append(StockDense(name, n_in, n_out, act, ConvFormats(w, w, acc, acc), in_beats=beats,
                               zeros=n_zeros(params, cfg)))
-        ops.append(StockNormalize(f"bn_{name}", (1, 1, n_out), acc, w, 34))
+        ops.append(StockNormalize(f"bn_{name}", (1, 1, n_out), acc, w, 34, scale_codes=scales[bn]))
         ops.append(StockActivation(f"tanh_{name}", (1, 1, n_out), 34, 8, "hard_tanh"))
         n_in, beats = n_out, 1
     ops.append(StockDense("dense3", n_in, 10, act, ConvFormats(w, w, fx(21, 10), fx(8, 4)), zeros=n_zeros(params, "config19")))
@@ -206,16 +239,18 @@ def pixel_cnn() -> Design:
     folder = DATA / "pixel-cnn-large"
     params = folder / "config" / "parameters.h"
     d, w, act = fx(16, 6), fx(10, 3), fx(10, 0, False, "AP_RND_CONV", "AP_SAT")
+    codes = {n: pixel_cnn_codes(folder, n, w) for n in ("w2", "w6", "w13", "w16")}
     ops, shape = conv_block("conv1", (8, 13, 1), 8, d, {"kernel": 3, "formats": ConvFormats(w, w, d, act)},
-                            zeros=n_zeros(params, "config2"), pad=1)
+                            zeros=n_zeros(params, "config2"), pad=1, codes=codes["w2"])
     ops.append(StockPool("pool1", shape, 2, d))
     block, shape = conv_block("conv2", ops[-1].out_shape, 13, d, {"kernel": 3, "formats": ConvFormats(w, w, d, act)},
-                              zeros=n_zeros(params, "config6"), pad=1)
+                              zeros=n_zeros(params, "config6"), pad=1, codes=codes["w6"])
     ops += block
     ops.append(StockPool("pool2", shape, 2, d))
     ops.append(StockDense("dense1", 79, 13, d, ConvFormats(w, w, d, act), relu=True, in_beats=6,
-                          zeros=n_zeros(params, "config13")))
-    ops.append(StockDense("dense2", 13, 1, act, ConvFormats(w, w, d, d), zeros=n_zeros(params, "config16")))
+                          zeros=n_zeros(params, "config13"), codes=codes["w13"]))
+    ops.append(StockDense("dense2", 13, 1, act, ConvFormats(w, w, d, d), zeros=n_zeros(params, "config16"),
+                          codes=codes["w16"]))
     ops.append(StockActivation("sigmoid", (1, 1, 1), 16, 16, "sigmoid"))
     syn = folder / "syn_report"
     return Design("pixel_cnn", ops, figures(None, syn / "csynth.rpt", dsp_from_csynth=True),
@@ -240,7 +275,10 @@ def all_designs() -> list[Design]:
 CONST_LUT_BITS = 8        # prior, not fitted (SVHN 16-bit has no narrow product): hw/estimate.py's "about <= 10 bits"
 ADDER_LEVELS = 4          # adder-tree levels per 5 ns cycle: fitted on LeNet-5's interval (the interval fit set)
 INTERVAL_FIT_SET = ("lenet5",)
-MODELS = {"baseline": {}, "fitted": None}     # fitted: filled by fit() from SVHN 16-bit's reports
+# baseline: the model before this comparison; fitted_v1: the first fitted model (const_dsp_share fitted on SVHN
+# 16-bit, const_lut_bits); fitted: the bind-op rule for constant products (CostOptions.const_mult "csd"),
+# const_adder_lut fitted on SVHN 16-bit. Both fitted models: fit(model) from SVHN 16-bit's reports.
+MODELS = ("baseline", "fitted_v1", "fitted")
 
 
 def configured(design: Design, model: str):
@@ -256,29 +294,34 @@ def configured(design: Design, model: str):
 
 
 def estimate_design(design: Design, model: str = "baseline", cost: CostOptions | None = None):
-    if cost is None and model == "fitted":
-        cost = fit()
+    if cost is None and model != "baseline":
+        cost = fit(model)
     return estimate_ops(configured(design, model), "zcu104", cost=cost)
 
 
 _FITTED = {}
 
 
-def fit() -> CostOptions:
-    """const_dsp_share and const_adder_lut from SVHN 16-bit's Vivado figures (both enter linearly)."""
-    if "cost" in _FITTED:
-        return _FITTED["cost"]
+def fit(model: str = "fitted") -> CostOptions:
+    """The fitted options from SVHN 16-bit's Vivado figures: const_adder_lut (LUT, enters linearly) and, for
+    fitted_v1 only, const_dsp_share (DSP, linear). `fitted` fits no DSP parameter: the bind-op rule and, where
+    the weights are unknown (SVHN), the N(0, 1/fan_in) prior (hw/ops/cost.py prior_dsp_share)."""
+    if model in _FITTED:
+        return _FITTED[model]
     d = svhn(16)
-    base = CostOptions(prune_zero_weights=True, const_lut_bits=CONST_LUT_BITS, const_adder_lut=0.0)
-    e0 = estimate_design(d, "fitted", base)
-    share = dataclasses.replace(base, const_dsp_share=0.0)
-    e_share0 = estimate_design(d, "fitted", share)
-    e_share1 = estimate_design(d, "fitted", dataclasses.replace(base, const_dsp_share=1.0))
-    s = (d.real["dsp"][0] - e_share0.dsp) / (e_share1.dsp - e_share0.dsp)
-    e1 = estimate_design(d, "fitted", dataclasses.replace(base, const_adder_lut=1.0))
+    if model == "fitted_v1":
+        base = CostOptions(prune_zero_weights=True, const_lut_bits=CONST_LUT_BITS, const_adder_lut=0.0)
+        e_share0 = estimate_design(d, model, dataclasses.replace(base, const_dsp_share=0.0))
+        e_share1 = estimate_design(d, model, dataclasses.replace(base, const_dsp_share=1.0))
+        base = dataclasses.replace(base, const_dsp_share=round(
+            (d.real["dsp"][0] - e_share0.dsp) / (e_share1.dsp - e_share0.dsp), 4))
+    else:
+        base = CostOptions(prune_zero_weights=True, const_mult="csd", const_adder_lut=0.0)
+    e0 = estimate_design(d, model, base)
+    e1 = estimate_design(d, model, dataclasses.replace(base, const_adder_lut=1.0))
     a = (d.real["lut"][0] - e0.lut) / (e1.lut - e0.lut)
-    _FITTED["cost"] = dataclasses.replace(base, const_dsp_share=round(s, 4), const_adder_lut=round(a, 4))
-    return _FITTED["cost"]
+    _FITTED[model] = dataclasses.replace(base, const_adder_lut=round(a, 4))
+    return _FITTED[model]
 
 
 def within_target(figure: str, est, real) -> bool | None:
@@ -320,11 +363,12 @@ def table(rows: list[dict]) -> str:
 
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--model", choices=sorted(MODELS) + ["all"], default="all")
+    ap.add_argument("--model", choices=list(MODELS) + ["all"], default="all")
     args = ap.parse_args(argv)
     designs = all_designs()
     out = {"fit_set": list(FIT_SET), "interval_fit_set": list(INTERVAL_FIT_SET),
-           "fitted_options": dataclasses.asdict(fit()), "adder_levels_per_cycle": ADDER_LEVELS, "targets": TARGETS, "small_count_rule": f"true count < {SMALL_COUNT}: within "
+           "fitted_options": dataclasses.asdict(fit()), "fitted_v1_options": dataclasses.asdict(fit("fitted_v1")),
+           "adder_levels_per_cycle": ADDER_LEVELS, "targets": TARGETS, "small_count_rule": f"true count < {SMALL_COUNT}: within "
            f"{SMALL_SLACK} units", "not_represented": NOT_REPRESENTED, "models": {},
            "designs": {d.name: d.notes for d in designs}}
     for model in (MODELS if args.model == "all" else [args.model]):
