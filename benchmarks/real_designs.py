@@ -145,25 +145,31 @@ def kv260_mnist() -> Design:
     """HGQ MNIST CNN: 28x28x1 -> conv0 3x3 16 -> ReLU -> pool 2 -> conv1 3x3 16 -> ReLU -> pool 2 -> dense 400->10;
     VitisUnified (hls4ml >= 1.2), io_stream, LineBuffer, Latency, RF 1. Stream widths from the csynth FIFO table
     (conv0 5 bits, pool 4 bits, conv1 10 bits, ReLU 9 bits); weight widths are not in the copied files (HGQ
-    'auto'): taken as 8 bits, accumulators as the conv result width + 4."""
+    'auto'): conv1 4 bits and dense0 8 bits from the public headers' ranges (below), conv0 8 bits assumed;
+    accumulators as the conv result width + 4."""
     folder = DATA / "kv260-hls4ml-mnist-cnn"
     params = folder / "config" / "parameters.h"
     x = fx(8, 0, False)
+    # weight ranges from the generated headers of the same build (github.com/lolbraa/HLS4ML_testbench_KV260 @ bc5de20,
+    # .../hls4ml_prj_VU_EXPO_DEMO_axi_stream/firmware/weights/): w7.h min -1, max 0.5, step 1/8 -> 4 bits;
+    # w13.h min -8, max 4, step 1/16 -> 8 bits. conv0's (2 nonzero weights) are not there: taken as 8 bits.
     w = fx(8, 2)
+    w_conv1, w_dense0 = fx(4, 1), fx(8, 4)
     c0 = {"kernel": 3, "formats": ConvFormats(w, w, fx(9, 5), fx(5, 3, False, "AP_RND", "AP_SAT"))}
     ops, shape = conv_block("conv0", (28, 28, 1), 16, x, c0, zeros=n_zeros(params, "config3"))
     ops.append(StockPool("pool0", shape, 2, fx(4, 2, False)))
-    c1 = {"kernel": 3, "formats": ConvFormats(w, w, fx(14, 7), fx(9, 4, False, "AP_RND", "AP_SAT"))}
+    c1 = {"kernel": 3, "formats": ConvFormats(w_conv1, w_conv1, fx(14, 7), fx(9, 4, False, "AP_RND", "AP_SAT"))}
     block, shape = conv_block("conv1", ops[-1].out_shape, 16, fx(4, 2, False), c1, zeros=n_zeros(params, "config7"))
     ops += block
     ops.append(StockPool("pool1", shape, 2, fx(4, 2, False)))
     p = ops[-1].out_shape
-    ops.append(StockDense("dense0", p[0] * p[1] * p[2], 10, fx(4, 2, False), ConvFormats(w, w, fx(15, 9), fx(15, 9)),
+    ops.append(StockDense("dense0", p[0] * p[1] * p[2], 10, fx(4, 2, False), ConvFormats(w_dense0, w_dense0, fx(15, 9), fx(15, 9)),
                           in_beats=p[0] * p[1], zeros=n_zeros(params, "config13")))
     return Design("kv260_mnist", ops, figures(folder / "final_reports" / "impl_1_kernel_util_synthed.rpt",
                                               folder / "syn_report" / "myproject_csynth.rpt"),
                   ["Vivado 2025.2 synthesis of the kernel (report_accelerator_utilization, its AXI-stream wrapper "
-                   "included); C synthesis Vitis HLS 2025.2", "weight widths assumed 8 bits (not in the files)"],
+                   "included); C synthesis Vitis HLS 2025.2", "weight widths: conv1 4 bits, dense0 8 bits (ranges in the public w7.h / w13.h headers, not in "
+                   "../shared), conv0 assumed 8 bits; the weight codes themselves are not in ../shared"],
                   line_buffer=True)
 
 
@@ -316,7 +322,7 @@ def fit(model: str = "fitted") -> CostOptions:
         base = dataclasses.replace(base, const_dsp_share=round(
             (d.real["dsp"][0] - e_share0.dsp) / (e_share1.dsp - e_share0.dsp), 4))
     else:
-        base = CostOptions(prune_zero_weights=True, const_mult="csd", const_adder_lut=0.0)
+        base = CostOptions(prune_zero_weights=True, const_mult="csd", adder_tree_widths=True, const_adder_lut=0.0)
     e0 = estimate_design(d, model, base)
     e1 = estimate_design(d, model, dataclasses.replace(base, const_adder_lut=1.0))
     a = (d.real["lut"][0] - e0.lut) / (e1.lut - e0.lut)

@@ -17,9 +17,9 @@ assert DATA.is_dir(), f"the real hls4ml reports are not at {DATA}"
 
 # held-out |relative error| measured (BENCHMARKS.md, issue 10), with a little slack; None: not estimated
 HELD_OUT_LIMITS = {
-    ("svhn_6bit", "lut"): 0.06, ("svhn_6bit", "dsp"): 0.63, ("svhn_6bit", "bram18"): 0.22,
+    ("svhn_6bit", "lut"): 0.04, ("svhn_6bit", "dsp"): 0.63, ("svhn_6bit", "bram18"): 0.22,
     ("svhn_6bit", "ii_cycles"): 0.01,
-    ("kv260_mnist", "lut"): 0.92, ("kv260_mnist", "bram18"): 0.08, ("kv260_mnist", "ii_cycles"): 0.01,
+    ("kv260_mnist", "lut"): 0.80, ("kv260_mnist", "bram18"): 0.08, ("kv260_mnist", "ii_cycles"): 0.01,
     ("lenet5", "dsp"): 0.02,
     ("pixel_cnn", "dsp"): 0.05, ("pixel_cnn", "ii_cycles"): 0.02,
 }

@@ -211,6 +211,8 @@ class CostOptions:
     # Vitis HLS bind-op tables show (csd_multipliers below); replaces const_dsp_share and const_lut_bits.
     const_mult: str = "share"
     dsp_min_bits: int = DSP_MIN_BITS
+    # with const_adder_lut: each adder of the tree as wide as the partial sums it carries (Engine.adder_bits)
+    adder_tree_widths: bool = False
 
 
 # -- constant products: shift-add or multiplier, fabric or DSP (Vitis HLS bind-op tables) -----------------
@@ -380,13 +382,32 @@ class Engine:
             return math.ceil(n / 2)
         return n * per
 
+    def adder_bits(self, opt: CostOptions) -> float:
+        """Adder bits summing the nonzero products into the n_out accumulators, one adder per product (the
+        tree's t - 1 per output and the bias add). Without adder_tree_widths every adder is accumulator-wide;
+        with it a tree adder at level l is min(accum, p + l) bits, p the live bits of a product (data bits +
+        the constant's odd-part bits where the codes are known, + the weight width where not): synthesis
+        drops the constant LSBs and sign-extension bits of the narrow partial sums. hls4ml <= 0.6 casts each
+        product to accum_t first (p = accum then), so the fit on SVHN 16-bit does not move."""
+        n, acc = self.products(opt), self.accum.width
+        if not opt.adder_tree_widths:
+            return n * acc
+        q = None if self.codes is None else np.asarray(self.codes)[np.asarray(self.codes) != 0]
+        p = self.act.width + (float(np.mean(const_bits(q))) if q is not None and q.size else self.weight.width)
+        p = min(acc, p)
+        count, level, bits = n / self.n_out, 1, 0.0
+        while count >= 2:
+            adders = math.floor(count / 2)
+            bits += adders * min(acc, p + level)
+            count, level = count - adders, level + 1
+        return self.n_out * (bits + acc)
+
     def logic_luts(self, opt: CostOptions) -> float:
         w, a = self.weight.width, self.act.width
         if self.reuse == 1 and opt.const_adder_lut is not None:
             # hls4ml's dense_latency with constant weights: one adder of the accumulator's width per nonzero
             # product (the adder tree; constant products not on DSPs are shifts merged into it), plus the cast
-            return LAYER_LUT_BASE + opt.const_adder_lut * self.products(opt) * self.accum.width \
-                + LUT_SCALE * self.n_out * self.out_bits
+            return LAYER_LUT_BASE + opt.const_adder_lut * self.adder_bits(opt) + LUT_SCALE * self.n_out * self.out_bits
         mult = lut_multiplier_luts(w, a) if self.in_lut(opt) else 0
         if self.reuse <= self.n_in:   # every output accumulates every cycle: one adder per output
             acc = self.n_out * self.accum.width
