@@ -281,6 +281,10 @@ def all_designs() -> list[Design]:
 CONST_LUT_BITS = 8        # prior, not fitted (SVHN 16-bit has no narrow product): hw/estimate.py's "about <= 10 bits"
 ADDER_LEVELS = 4          # adder-tree levels per 5 ns cycle: fitted on LeNet-5's interval (the interval fit set)
 INTERVAL_FIT_SET = ("lenet5",)
+# the constant-product rule of the fitted model (hw/ops/cost.py csd_multipliers) was read off pixel CNN's bind-op
+# table (>= 3 CSD digits: 39 of conv1's 72 weights = its 39 DSPs; 10ns x 10-bit muls in fabric, 16s x 5-bit on
+# DSPs): pixel CNN's DSP figure is therefore not held out. LeNet-5's DSPs are predicted by that rule.
+DSP_RULE_SET = ("pixel_cnn",)
 # baseline: the model before this comparison; fitted_v1: the first fitted model (const_dsp_share fitted on SVHN
 # 16-bit, const_lut_bits); fitted: the bind-op rule for constant products (CostOptions.const_mult "csd"),
 # const_adder_lut fitted on SVHN 16-bit. Both fitted models: fit(model) from SVHN 16-bit's reports.
@@ -348,7 +352,9 @@ def compare(design: Design, model: str = "baseline") -> list[dict]:
         real, source, path = design.real[fig]
         rel = None if est[fig] is None or not real else (est[fig] - real) / real
         fitted = design.name in FIT_SET or (fig == "ii_cycles" and design.name in INTERVAL_FIT_SET)
-        rows.append({"design": design.name, "set": "fit" if fitted else "held-out", "figure": fig,
+        rule = fig == "dsp" and design.name in DSP_RULE_SET and model == "fitted"
+        rows.append({"design": design.name, "set": "rule source" if rule else "fit" if fitted else "held-out",
+                     "figure": fig,
                      "estimate": est[fig], "real": real, "source": source, "report": path,
                      "rel_error": None if rel is None else round(rel, 4),
                      "within_target": within_target(fig, est[fig], real)})
@@ -356,23 +362,60 @@ def compare(design: Design, model: str = "baseline") -> list[dict]:
 
 
 def table(rows: list[dict]) -> str:
-    head = f"{'design':<13}{'set':<10}{'figure':<11}{'estimate':>10}{'real':>10}{'error':>9}  {'target':<7}source"
+    head = f"{'design':<13}{'set':<12}{'figure':<11}{'estimate':>10}{'real':>10}{'error':>9}  {'target':<7}source"
     out = [head, "-" * len(head)]
     for r in rows:
         err = "-" if r["rel_error"] is None else f"{100 * r['rel_error']:+.0f}%"
         est = "not est." if r["estimate"] is None else str(r["estimate"])
         ok = {True: "met", False: "MISSED", None: ""}[r["within_target"]]
-        out.append(f"{r['design']:<13}{r['set']:<10}{r['figure']:<11}{est:>10}{r['real']:>10}{err:>9}  {ok:<7}"
+        out.append(f"{r['design']:<13}{r['set']:<12}{r['figure']:<11}{est:>10}{r['real']:>10}{err:>9}  {ok:<7}"
                    f"{r['source']}")
+    return "\n".join(out)
+
+
+NAMES = {"svhn_16bit": "SVHN 16-bit", "svhn_6bit": "SVHN 6-bit", "kv260_mnist": "KV260 MNIST", "lenet5": "LeNet-5",
+         "pixel_cnn": "pixel CNN"}
+FIGURE_NAMES = {"lut": "LUT", "dsp": "DSP", "bram18": "BRAM18", "ii_cycles": "interval"}
+
+
+def markdown(results: Path, before: Path) -> str:
+    """BENCHMARKS.md's table, from the JSON files (this run's and an earlier commit's), never typed by hand."""
+    now, old = json.loads(results.read_text()), json.loads(before.read_text())
+
+    def pct(r):
+        if r["rel_error"] is None:
+            return "exact" if r["estimate"] == r["real"] else "—"
+        return f"{100 * r['rel_error']:+.0f} %".replace("-", "−")
+
+    def index(rows):
+        return {(r["design"], r["figure"]): r for r in rows}
+
+    base, v1, fit = index(now["models"]["baseline"]), index(old["models"]["fitted"]), index(now["models"]["fitted"])
+    out = ["| design | set | figure | real (source) | baseline | before (" + before.stem.split("_")[-1] +
+           ") | now | target |", "|---|---|---|---|---|---|---|---|"]
+    for key, r in fit.items():
+        if key[1] == "ff":
+            continue
+        b, o = base[key], v1.get(key)
+        target = "(rule source)" if r["set"] == "rule source" else "(fit)" if r["set"] == "fit" else \
+            {True: "met", False: "**missed**", None: ""}[r["within_target"]]
+        out.append(f"| {NAMES[key[0]]} | {r['set']} | {FIGURE_NAMES[key[1]]} | {r['real']:,} ({r['source']}) | "
+                   f"{b['estimate']:,} ({pct(b)}) | " + (f"{o['estimate']:,} ({pct(o)})" if o else "—") +
+                   f" | {r['estimate']:,} ({pct(r)}) | {target} |")
     return "\n".join(out)
 
 
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--model", choices=list(MODELS) + ["all"], default="all")
+    ap.add_argument("--markdown", metavar="BEFORE_JSON", help="print BENCHMARKS.md's table from the written JSON and "
+                                                              "an earlier one (e.g. benchmarks/results/real_designs_0810707.json)")
     args = ap.parse_args(argv)
+    if args.markdown:
+        print(markdown(RESULTS, Path(args.markdown)))
+        return
     designs = all_designs()
-    out = {"fit_set": list(FIT_SET), "interval_fit_set": list(INTERVAL_FIT_SET),
+    out = {"fit_set": list(FIT_SET), "interval_fit_set": list(INTERVAL_FIT_SET), "dsp_rule_set": list(DSP_RULE_SET),
            "fitted_options": dataclasses.asdict(fit()), "fitted_v1_options": dataclasses.asdict(fit("fitted_v1")),
            "adder_levels_per_cycle": ADDER_LEVELS, "targets": TARGETS, "small_count_rule": f"true count < {SMALL_COUNT}: within "
            f"{SMALL_SLACK} units", "not_represented": NOT_REPRESENTED, "models": {},
