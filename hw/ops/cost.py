@@ -246,10 +246,13 @@ def csd_multipliers(codes, data_bits: int, dsp_min_bits: int = DSP_MIN_BITS) -> 
     shifts and add/sub ops; a `mul` is bound to a DSP only when an operand is wider than 10 bits
     (LeNet-5: 8s x 5/6-bit and 9s x 5s in fabric; pixel CNN: 16s x 5..10-bit on DSPs, 10ns x 10-bit in fabric)."""
     q = np.asarray(codes, dtype=np.int64)
-    q = q[q != 0]
-    mult = csd_digits(q) >= CSD_MULT_DIGITS
-    dsp = mult & ((data_bits > dsp_min_bits) | (const_bits(q) > dsp_min_bits))
+    mult, dsp = _multiplier_and_dsp(q[q != 0], data_bits, dsp_min_bits)
     return int(mult.sum()), int(dsp.sum())
+
+
+def _multiplier_and_dsp(q: np.ndarray, data_bits: int, dsp_min_bits: int) -> tuple[np.ndarray, np.ndarray]:
+    mult = csd_digits(q) >= CSD_MULT_DIGITS
+    return mult, mult & ((data_bits > dsp_min_bits) | (const_bits(q) > dsp_min_bits))
 
 
 _PRIOR_CACHE: dict = {}
@@ -277,8 +280,7 @@ def prior_dsp_share(fmt, fan_in: int, kept: float, data_bits: int, dsp_min_bits:
     mass[codes == 0] = 0
     q = codes[mass > 0]
     w = mass[mass > 0]
-    mult = csd_digits(q) >= CSD_MULT_DIGITS
-    dsp = mult & ((data_bits > dsp_min_bits) | (const_bits(q) > dsp_min_bits))
+    dsp = _multiplier_and_dsp(q, data_bits, dsp_min_bits)[1]
     share = float((w * dsp).sum() / w.sum()) if w.sum() > 0 else 0.0
     _PRIOR_CACHE[key] = share
     return share
