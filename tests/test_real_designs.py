@@ -111,3 +111,19 @@ def test_the_fitted_options_leave_the_default_model_alone():
     c = CostOptions()
     assert (c.prune_zero_weights, c.const_dsp_share, c.const_lut_bits, c.const_adder_lut, c.const_mult) == \
         (False, 1.0, 0, None, "share")
+
+
+def test_adder_tree_widths_keep_accumulator_wide_sums_and_narrow_the_others():
+    from hw.ops.cost import CostOptions, Engine
+    from quant.fixed_point import FixedFormat
+
+    def engine(bits, acc):
+        f = FixedFormat(bits, 2, True, "AP_TRN", "AP_WRAP")
+        return Engine("e", 64, 8, 1, 1, f, f, FixedFormat(acc, 8, True, "AP_TRN", "AP_WRAP"), acc)
+
+    on = CostOptions(adder_tree_widths=True)
+    wide = engine(16, 16)          # products cast to a 16-bit accumulator: every adder 16 bits, as before
+    assert wide.adder_bits(on) == wide.adder_bits(CostOptions()) == 64 * 8 * 16
+    narrow = engine(4, 16)         # 8 live bits per product: 32 adders at 9, 16 at 10, ... per output
+    per_output = 32 * 9 + 16 * 10 + 8 * 11 + 4 * 12 + 2 * 13 + 1 * 14 + 16
+    assert narrow.adder_bits(on) == 8 * per_output < narrow.adder_bits(CostOptions())
