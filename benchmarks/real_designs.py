@@ -10,11 +10,14 @@ read with hw/reports.py:
   interval     C synthesis (LeNet-5's held in co-simulation within 2 cycles)
   FF           real figure printed; the model does not estimate flip-flops
 
-Fit set: SVHN 16-bit (every figure). Everything else is held out. `--model baseline` is the model as it
-was before this comparison; `--model fitted` the changes of BENCHMARKS.md "The estimator against real
-designs (issue 10)".
+Fit set: SVHN 16-bit (LUT and BRAM; its DSP is estimated with no fitted parameter); interval fit set:
+LeNet-5; the constant-product rule's source: pixel CNN's DSP (its bind-op table). Everything else is held
+out. Models: `baseline` (the model before this comparison), `fitted_v1` (the first fitted options:
+const_dsp_share, const_lut_bits), `fitted` (const_mult "csd", adder_tree_widths: BENCHMARKS.md "The
+estimator against real designs (issue 10)").
 
-    .venv/bin/python benchmarks/real_designs.py            # both models, writes benchmarks/results/real_designs.json
+    .venv/bin/python benchmarks/real_designs.py            # every model, writes benchmarks/results/real_designs.json
+    .venv/bin/python benchmarks/real_designs.py --markdown benchmarks/results/real_designs_0810707.json   # the table
 """
 from __future__ import annotations
 
