@@ -97,6 +97,14 @@ def test_csd_digits_and_constant_widths():
     assert csd_multipliers([11, 21, 4, 0], 16) == (2, 2)
 
 
+def test_an_unknown_constant_product_rule_is_an_error():
+    from hw.ops.base import UnsupportedModelError
+    from hw.ops.cost import CostOptions
+
+    with pytest.raises(UnsupportedModelError, match="const_mult must be one of"):
+        CostOptions(const_mult="CSD")
+
+
 def test_real_figures_come_from_the_reports(bench):
     from hw.reports import read_report
 

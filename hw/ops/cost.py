@@ -214,6 +214,13 @@ class CostOptions:
     # with const_adder_lut: each adder of the tree as wide as the partial sums it carries (Engine.adder_bits)
     adder_tree_widths: bool = False
 
+    def __post_init__(self):
+        if self.const_mult not in CONST_MULT_RULES:
+            raise _user_error(f"CostOptions.const_mult must be one of {CONST_MULT_RULES}, got {self.const_mult!r}")
+
+
+CONST_MULT_RULES = ("share", "csd")
+
 
 # -- constant products: shift-add or multiplier, fabric or DSP (Vitis HLS bind-op tables) -----------------
 
