@@ -27,7 +27,9 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
+import json
 import os
+import re
 import shutil
 import signal
 import subprocess
@@ -69,12 +71,14 @@ class BuildResult:
     tools: dict = field(default_factory=dict)
     instructions: str = ""
     comparison: list = field(default_factory=list)   # estimate vs report rows, where reports were read
+    layer_comparison: list = field(default_factory=list)   # the same per layer (C-synthesis modules)
 
     def to_json(self) -> dict:
         return {"project": str(self.project), "out": str(self.out), "board": self.board, "built": self.built,
                 "bitstream": str(self.bitstream) if self.bitstream else None,
                 "hwh": str(self.hwh) if self.hwh else None, "steps": self.steps, "tools": self.tools,
-                "instructions": self.instructions or None, "estimate_vs_reports": self.comparison}
+                "instructions": self.instructions or None, "estimate_vs_reports": self.comparison,
+                "layers_estimate_vs_csynth": self.layer_comparison}
 
 
 def find_tools() -> dict[str, str | None]:
@@ -249,7 +253,7 @@ def build(project_dir: str | Path, board: str, out_dir: str | Path | None = None
         manifest = dataclasses.replace(manifest, tools=dataclasses.replace(
             manifest.tools, vitis_hls=tool_version(hls_tool), vivado=tool_version(tools["vivado"])))
     if made:
-        manifest, result.comparison = _figures_from_reports(project, manifest, log)
+        manifest, result.comparison, result.layer_comparison = _figures_from_reports(project, manifest, log)
     _write_out(project, out, manifest, bit if made else None)
     if made:
         result.built = True
@@ -291,10 +295,9 @@ def _figures_from_reports(project: Path, manifest, log):
         log(f"[reports] {'figure':<10}{'estimate':>12}{'report':>12}  source")
         for r in rows:
             log(f"[reports] {r['figure']:<10}{r['estimate']:>12}{r['report']:>12}  {r['source']}")
-        for m in (csynth.modules if csynth is not None else []):
-            log(f"[reports]   module {m.name}: LUT {m.lut} DSP {m.dsp} BRAM18 {m.bram18} II {m.ii_cycles}")
+    layers = _layers_vs_csynth(project, csynth, log) if csynth is not None else []
     if placed is None:
-        return manifest, rows
+        return manifest, rows, layers
     t = placed.totals
     ii = csynth.ii_cycles if csynth is not None and csynth.ii_cycles else est.ii_cycles
     clock_mhz = 1000.0 / timing.clock_ns if timing is not None and timing.clock_ns else est.clock_mhz
@@ -305,7 +308,59 @@ def _figures_from_reports(project: Path, manifest, log):
         uram=t["uram"] if t.get("uram") is not None else est.uram, lut=t["lut"] if t.get("lut") is not None else est.lut,
         ii_cycles=ii, clock_mhz=clock_mhz, fps=round(clock_mhz * 1e6 / ii, 2),
         wns_ns=timing.wns_ns if timing is not None else None)
-    return dataclasses.replace(manifest, resources=resources), rows
+    return dataclasses.replace(manifest, resources=resources), rows, layers
+
+
+CALL_RE = re.compile(r"^\s*\w+::\w+<[^;]*\b(?:\w+_)?config(\d+)>\(.*\);\s*//\s*(\w+)\s*$")
+MODULE_CONFIG_RE = re.compile(r"config(\d+)(?:_|$)")
+FIGURES = ("lut", "dsp", "bram18", "ii_cycles")
+
+
+def _layers_vs_csynth(project: Path, csynth, log) -> list[dict]:
+    """The estimate per layer (the project's estimate.json) beside its C-synthesis module: the generated
+    firmware/myproject.cpp names, on each layer's call, its config struct (`config<N>`) and, in a comment, the
+    layer; the csynth module of that config is the first one listed whose name holds `config<N>` (parents
+    come before their sub-modules). hls4ml's separate ReLU of a stock conv is added to the conv's row, as the
+    estimate counts it. Layers without a module, or modules without an estimate, are printed as such."""
+    from hw.project import ESTIMATE_FILE
+
+    try:
+        est = {l["name"]: l for l in json.loads((project / ESTIMATE_FILE).read_text())["layers"]}
+        calls = (project / "firmware" / "myproject.cpp").read_text().splitlines()
+    except (OSError, ValueError, KeyError) as e:
+        log(f"[reports] no per-layer table: {e}")
+        return []
+    modules = {}
+    for m in csynth.modules:
+        c = MODULE_CONFIG_RE.search(m.name)
+        if c and c.group(1) not in modules:
+            modules[c.group(1)] = m
+    rows = {}
+    for line in calls:
+        c = CALL_RE.match(line)
+        if not c:
+            continue
+        layer = c.group(2)
+        owner = layer if layer in est else layer[:-len("_relu")] if layer.endswith("_relu") and \
+            layer[:-len("_relu")] in est else None
+        m = modules.get(c.group(1))
+        row = rows.setdefault(owner or layer, {"layer": owner or layer, "modules": [],
+                                                **{f"estimate_{k}": (est[owner].get(k) if owner else None)
+                                                   for k in FIGURES},
+                                                **{f"csynth_{k}": None for k in FIGURES}})
+        if m is not None:
+            row["modules"].append(m.name)
+            for k in FIGURES:
+                v = getattr(m, k)
+                if v is not None:
+                    old = row[f"csynth_{k}"]
+                    row[f"csynth_{k}"] = v if old is None else (max(old, v) if k == "ii_cycles" else old + v)
+    out = list(rows.values())
+    log(f"[reports] per layer (estimate / C synthesis): {'layer':<14}" + "".join(f"{k:>16}" for k in FIGURES))
+    for r in out:
+        cells = "".join(f"{str(r['estimate_' + k]) + ' / ' + str(r['csynth_' + k]):>16}" for k in FIGURES)
+        log(f"[reports] per layer (estimate / C synthesis): {r['layer']:<14}{cells}")
+    return out
 
 
 def _write_out(project: Path, out: Path, manifest, bit: Path | None) -> None:

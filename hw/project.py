@@ -60,6 +60,7 @@ from sqz.errors import SqzError
 MANIFEST = MANIFEST_FILE
 LEGACY_MANIFEST, LEGACY_FORMAT = "sqz_manifest.json", "sqz-hls-project"   # before host/manifest.py
 SPEC_FILE = "spec.json"
+ESTIMATE_FILE = "estimate.json"   # the per-layer estimate of exactly this design; `sqz build` sets reports against it
 LIBRARY = "firmware/libsqz_csim.so"
 BUILD_SCRIPT = "build_csim.sh"
 TOP = "sqz_top"
@@ -212,6 +213,7 @@ def finish_project(path: Path, model, design: Design, key: str) -> None:
     write_axi_top(path, model, packing, stream)
     (path / BUILD_SCRIPT).write_text(BUILD_SCRIPT_TEXT)
     scripts.write_scripts(path, design)
+    (path / ESTIMATE_FILE).write_text(json.dumps(design.estimate().to_json(), indent=1) + "\n")
     write_manifest(path, design, key, packing, model, stream)
 
 

@@ -179,3 +179,73 @@ def test_a_build_reads_its_reports_back_into_the_manifest(tiny, tiny_keras, tmp_
     assert r.clock_mhz == pytest.approx(1000.0 / timing.clock_ns)
     assert {row["figure"] for row in result.comparison} >= {"lut", "dsp", "bram18", "ii_cycles"}
     assert any(l.startswith("[reports] lut") for l in lines)
+
+
+def test_cli_bad_inputs_are_one_line_exit_2_and_leave_nothing_half_written(project, tmp_path, capsys, monkeypatch):
+    """The issue's bad inputs through `python -m sqz`: not an sqz project, another design's build folder, an
+    unknown board, a report of a kind it does not know; each is one `error:` line, exit 2, and no output."""
+    from sqz.cli import main
+
+    monkeypatch.setenv("PATH", os.defpath if "vivado" not in os.defpath else "")
+
+    def one_line():
+        err = capsys.readouterr().err.strip().splitlines()
+        assert len(err) == 1 and err[0].startswith("error: ") and "Traceback" not in err[0], err
+        return err[0]
+
+    not_sqz = tmp_path / "not_sqz"
+    not_sqz.mkdir()
+    (not_sqz / "myproject.cpp").write_text("// someone else's HLS project\n")
+    assert main(["build", "--project", str(not_sqz), "--board", "kv260", "--out", str(tmp_path / "o1")]) == 2
+    assert "not a usable sqz HLS project" in one_line() and not (tmp_path / "o1").exists()
+
+    other = tmp_path / "other"
+    other.mkdir()
+    foreign = json.dumps({**project.manifest.to_json(), "key": "0" * 64})
+    (other / "manifest.json").write_text(foreign)
+    assert main(["build", "--project", str(project.path), "--board", "kv260", "--out", str(other)]) == 2
+    assert "holds the build of another design" in one_line()
+    assert [p.name for p in other.iterdir()] == ["manifest.json"] and (other / "manifest.json").read_text() == foreign
+
+    assert main(["build", "--project", str(project.path), "--board", "nexys", "--out", str(tmp_path / "o2")]) == 2
+    assert "nexys" in one_line() and not (tmp_path / "o2").exists()
+
+    bad = tmp_path / "notes.rpt"
+    bad.write_text("Copyright 1986-2022 Xilinx, Inc.\n| Command : report_something_else\n")
+    assert main(["reports", str(bad), "--json", str(tmp_path / "r.json")]) == 2
+    assert str(bad) in one_line() and not (tmp_path / "r.json").exists()
+
+
+def test_the_per_layer_table_pairs_each_layer_with_its_csynth_module(tmp_path):
+    """hw/build.py's per-layer estimate-vs-C-synthesis table on a REAL hls4ml project: the pixel CNN's generated
+    myproject.cpp and its csynth.rpt (../shared/data/hls_reports/pixel-cnn-large), its estimate from
+    benchmarks/real_designs.py; each layer's module is found by its config<N>, the figures are the module's."""
+    import importlib.util
+    import shutil
+    import sys
+    from pathlib import Path
+
+    from hw.build import _layers_vs_csynth
+    from hw.project import ESTIMATE_FILE
+    from hw.reports import read_report
+
+    root = Path(__file__).resolve().parents[1]
+    data = root.parent / "shared" / "data" / "hls_reports" / "pixel-cnn-large"
+    spec = importlib.util.spec_from_file_location("real_designs", root / "benchmarks" / "real_designs.py")
+    bench = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = bench
+    spec.loader.exec_module(bench)
+    est = bench.estimate_design(bench.pixel_cnn(), "fitted")
+    (tmp_path / "firmware").mkdir()
+    shutil.copy(data / "config" / "myproject.cpp", tmp_path / "firmware" / "myproject.cpp")
+    (tmp_path / ESTIMATE_FILE).write_text(json.dumps(est.to_json()))
+    lines = []
+    rows = {r["layer"]: r for r in _layers_vs_csynth(tmp_path, read_report(data / "syn_report" / "csynth.rpt"),
+                                                      lines.append)}
+    by_name = {l.name: l for l in est.layers}
+    for layer, dsp in (("conv1", 39), ("conv2", 401), ("dense1", 488), ("dense2", 0)):
+        assert rows[layer]["csynth_dsp"] == dsp and rows[layer]["estimate_dsp"] == by_name[layer].dsp
+    assert rows["conv1"]["modules"] == ["conv_2d_cl_array_ap_fixed_1u_array_ap_fixed_16_6_5_3_0_8u_config2_s"]
+    assert rows["conv2"]["csynth_lut"] == 33786 and rows["conv2"]["csynth_ii_cycles"] == 146
+    assert rows["maxpool1"]["estimate_dsp"] is None and rows["maxpool1"]["csynth_lut"] == 1541   # named pool1 here
+    assert any("conv2" in l and "401" in l for l in lines)

@@ -7,7 +7,7 @@ from __future__ import annotations
 import math
 
 from hw.ops.base import HwOp, LayerPlan
-from hw.ops.cost import SIMPLE_LAYER_LUT, Memory, dsp_per_multiplier, fifo, relu_luts
+from hw.ops.cost import SIMPLE_LAYER_LUT, Memory, csd_multipliers, dsp_per_multiplier, fifo, relu_luts
 
 TABLE_SIZE, TABLE_BITS = 1024, 18     # hls4ml's default table_size and table_t ap_fixed<18,8>
 
@@ -44,15 +44,21 @@ class StockNormalize(HwOp):
     kind = "normalize"
     kernel = "nnet::normalize (hls4ml)"
 
-    def __init__(self, name: str, shape, x, scale, result_bits: int):
+    def __init__(self, name: str, shape, x, scale, result_bits: int, scale_codes=None):
         super().__init__(name, shape, shape)
         self.x, self.scale, self.result_bits = x, scale, result_bits
+        self.scale_codes = scale_codes      # the scales' integer codes where known (CostOptions.const_mult "csd")
 
     def engines(self):
         return []
 
     def extra_dsp(self, opt):
         c = self.in_shape[2]
+        per = dsp_per_multiplier(self.x.width, self.x.signed, self.scale.width, self.scale.signed, opt.dsp_type)
+        if opt.const_mult == "csd":      # constant scales: the bind-op rule (unknown scales: one DSP each)
+            if self.scale_codes is not None:
+                return csd_multipliers(self.scale_codes, self.x.width, opt.dsp_min_bits)[1] * per
+            return c * per if max(self.x.width, self.scale.width) > opt.dsp_min_bits else 0
         if max(self.x.width, self.scale.width) <= opt.lut_mult_bits \
                 or min(self.x.width, self.scale.width) <= opt.const_lut_bits:   # a constant scale
             return 0

@@ -96,10 +96,11 @@ class StockConv(SingleEngineOp):
     kind = "conv"
     kernel = "nnet::conv_2d_cl (hls4ml)"
 
-    def __init__(self, conv, in_shape, out_shape, x: FixedFormat, formats, zeros: int = 0):
+    def __init__(self, conv, in_shape, out_shape, x: FixedFormat, formats, zeros: int = 0, codes=None):
         super().__init__(conv.name, in_shape, out_shape)
         self.conv, self.x, self.f = conv, x, formats
         self.zeros = zeros          # weights pruned to zero (hls4ml's n_zeros; designs from elsewhere)
+        self.codes = codes          # the weights' integer codes where known (CostOptions.const_mult "csd")
         # hls4ml >= 0.7 line-buffer conv, Latency, R = 1 (Vitis HLS): compute_output_buffer_2d runs once per input
         # pixel, not overlapped, so a pixel costs its latency: 1 + ceil(log2(n_in) / levels) cycles, `levels`
         # adder-tree levels per cycle. None: one pixel per cycle (the model for sqz's designs).
@@ -120,7 +121,7 @@ class StockConv(SingleEngineOp):
     # cost
     def engines(self):
         return [Engine(self.name, self.n_in, self.n_out, self.r, self.out_pixels(), self.f.weight, self.x,
-                       self.f.accum, self.f.result.width, zeros=self.zeros)]
+                       self.f.accum, self.f.result.width, zeros=self.zeros, codes=self.codes)]
 
     def memories(self):
         return [self.engines()[0].weight_memory()] + stock_conv_memories(

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import bisect
 import math
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 
 import numpy as np
 
@@ -30,6 +30,8 @@ FEATURE_MAP = "feature_map"     # fifo_depth policy: hls4ml's default, a whole f
 SHELL_LUT = 5_000               # allowance: AXI DMA + AXI interconnect + reset (not measured here)
 SHELL_BRAM18 = 4                # allowance: DMA stream buffers
 RECIPROCAL_BITS = 18            # GAP multiplier constant (QuantSpec multiplier < 2**17, unsigned)
+CSD_MULT_DIGITS = 3   # a constant with fewer nonzero canonical-signed digits is shifts and <= 1 add/sub
+DSP_MIN_BITS = 10     # a multiplier whose operands are all <= 10 bits is built in fabric
 LATENCY_LIMIT = 4096            # hls4ml issue #572: Latency strategy only for n_in * n_out < 4096
 
 
@@ -205,6 +207,99 @@ class CostOptions:
     const_lut_bits: int = 0            # constant products whose narrower operand has <= k bits are built in LUTs
     const_adder_lut: float | None = None   # LUTs per accumulator bit per nonzero constant product (adder tree),
     #                                        replacing FINN's MVAU datapath term for R == 1
+    # const_mult="csd": which constant products are multipliers and which of those are DSPs, by the rule the
+    # Vitis HLS bind-op tables show (csd_multipliers below); replaces const_dsp_share and const_lut_bits.
+    const_mult: str = "share"
+    dsp_min_bits: int = DSP_MIN_BITS
+    # with const_adder_lut: each adder of the tree as wide as the partial sums it carries (Engine.adder_bits)
+    adder_tree_widths: bool = False
+
+    def __post_init__(self):
+        if self.const_mult not in CONST_MULT_RULES:
+            raise _user_error(f"CostOptions.const_mult must be one of {CONST_MULT_RULES}, got {self.const_mult!r}")
+
+
+CONST_MULT_RULES = ("share", "csd")
+
+
+# -- constant products: shift-add or multiplier, fabric or DSP (Vitis HLS bind-op tables) -----------------
+
+
+def csd_digits(codes) -> np.ndarray:
+    """Nonzero digits of each integer's canonical signed-digit (non-adjacent) form: 7 = 8 - 1 -> 2."""
+    q = np.abs(np.asarray(codes, dtype=np.int64)).copy()
+    k = np.zeros_like(q)
+    while (q > 0).any():
+        odd = (q & 1) == 1
+        k += odd
+        q = np.where(odd & ((q & 3) == 3), q + 1, np.where(odd, q - 1, q)) >> 1
+    return k
+
+
+def const_bits(codes) -> np.ndarray:
+    """Width HLS gives a constant operand: its odd part (trailing zeros are a shift), signed if negative."""
+    q = np.asarray(codes, dtype=np.int64)
+    a = np.abs(q)
+    odd = a // (a & -a).clip(min=1)
+    return np.where(q < 0, np.ceil(np.log2(odd.clip(min=1))).astype(np.int64) + 1,
+                    np.floor(np.log2(odd.clip(min=1))).astype(np.int64) + 1)
+
+
+def csd_multipliers(codes, data_bits: int, dsp_min_bits: int = DSP_MIN_BITS) -> tuple[int, int]:
+    """(multipliers, of them on DSPs) for products of a data operand with each nonzero constant code.
+
+    Read from the Vitis HLS 2023 bind-op tables of ../shared/data/hls_reports: every constant with >= 3
+    nonzero CSD digits stays a `mul` (pixel CNN conv1: 39 of 72 weights, 39 DSPs), the others become
+    shifts and add/sub ops; a `mul` is bound to a DSP only when an operand is wider than 10 bits
+    (LeNet-5: 8s x 5/6-bit and 9s x 5s in fabric; pixel CNN: 16s x 5..10-bit on DSPs, 10ns x 10-bit in fabric)."""
+    q = np.asarray(codes, dtype=np.int64)
+    mult, dsp = _multiplier_and_dsp(q[q != 0], data_bits, dsp_min_bits)
+    return int(mult.sum()), int(dsp.sum())
+
+
+def _multiplier_and_dsp(q: np.ndarray, data_bits: int, dsp_min_bits: int) -> tuple[np.ndarray, np.ndarray]:
+    mult = csd_digits(q) >= CSD_MULT_DIGITS
+    return mult, mult & ((data_bits > dsp_min_bits) | (const_bits(q) > dsp_min_bits))
+
+
+_PRIOR_CACHE: dict = {}
+
+
+def prior_dsp_share(fmt, fan_in: int, kept: float, data_bits: int, dsp_min_bits: int = DSP_MIN_BITS) -> float:
+    """Share of the nonzero constant products on DSPs when the weight codes are not known: the weights taken
+    as N(0, 1/fan_in) (the LeCun / He initialisation variance, which training roughly keeps), magnitude-pruned
+    to the `kept` largest share, quantized to `fmt` (its rounding, saturated), then csd_multipliers' rule."""
+    key = (fmt.width, fmt.integer, fmt.signed, fmt.rounding, fan_in, round(kept, 6), data_bits, dsp_min_bits)
+    if key in _PRIOR_CACHE:
+        return _PRIOR_CACHE[key]
+    lsb = 2.0 ** (fmt.integer - fmt.width)
+    lo, hi = (-(2 ** (fmt.width - 1)), 2 ** (fmt.width - 1) - 1) if fmt.signed else (0, 2 ** fmt.width - 1)
+    codes = np.arange(lo, hi + 1, dtype=np.int64)
+    sigma = 1.0 / math.sqrt(fan_in)
+    cdf = np.vectorize(lambda x: 0.5 * (1 + math.erf(x / (sigma * math.sqrt(2)))))
+    # magnitude pruning: keep |w| > t with P(|w| <= t) = 1 - kept
+    t = sigma * math.sqrt(2) * _erfinv(1 - kept) if kept < 1 else 0.0
+    off = 0.5 if fmt.rounding != "AP_TRN" else 0.0
+    a, b = (codes - off) * lsb, (codes + 1 - off) * lsb          # w in [a, b) gives this code
+    a[0], b[-1] = -np.inf, np.inf                                   # saturation
+    mass = (cdf(np.minimum(b, -t)) - cdf(np.minimum(a, -t))).clip(min=0) + \
+        (cdf(np.maximum(b, t)) - cdf(np.maximum(a, t))).clip(min=0)
+    mass[codes == 0] = 0
+    q = codes[mass > 0]
+    w = mass[mass > 0]
+    dsp = _multiplier_and_dsp(q, data_bits, dsp_min_bits)[1]
+    share = float((w * dsp).sum() / w.sum()) if w.sum() > 0 else 0.0
+    _PRIOR_CACHE[key] = share
+    return share
+
+
+def _erfinv(y: float) -> float:
+    """Inverse of math.erf on [0, 1) by bisection (no scipy here; the prior needs one value per layer)."""
+    lo, hi = 0.0, 10.0
+    for _ in range(80):
+        mid = (lo + hi) / 2
+        lo, hi = (mid, hi) if math.erf(mid) < y else (lo, mid)
+    return (lo + hi) / 2
 
 
 def dsp_per_multiplier(a_bits: int, a_signed: bool, b_bits: int, b_signed: bool, dsp_type: str) -> int:
@@ -246,6 +341,7 @@ class Engine:
     accum: object
     out_bits: int
     zeros: int = 0            # weights pruned to zero (hls4ml's n_zeros); costed only with CostOptions.prune_zero_weights
+    codes: object = field(default=None, compare=False, repr=False)   # the weights' integer codes, where known
 
     def __post_init__(self):
         valid = valid_reuse_factors(self.n_in, self.n_out)
@@ -279,24 +375,48 @@ class Engine:
         return max(self.weight.width, self.act.width) <= opt.lut_mult_bits
 
     def dsp(self, opt: CostOptions) -> int:
-        if self.in_lut(opt):
-            return 0
         w, a = self.weight, self.act
         per = dsp_per_multiplier(w.width, w.signed, a.width, a.signed, opt.dsp_type)
         n = self.products(opt)
+        if self.reuse == 1 and opt.const_mult == "csd":
+            if self.codes is not None:
+                return csd_multipliers(self.codes, a.width, opt.dsp_min_bits)[1] * per
+            kept = n / (self.n_in * self.n_out)
+            return int(round(n * per * prior_dsp_share(w, self.n_in, kept, a.width, opt.dsp_min_bits)))
+        if self.in_lut(opt):
+            return 0
         if self.reuse == 1 and opt.const_dsp_share != 1.0:
             return int(round(n * per * opt.const_dsp_share))
         if opt.dsp_packing and opt.dsp_type == "DSP48E2" and per == 1 and w.width <= 8 and a.width <= 8:
             return math.ceil(n / 2)
         return n * per
 
+    def adder_bits(self, opt: CostOptions) -> float:
+        """Adder bits summing the nonzero products into the n_out accumulators, one adder per product (the
+        tree's t - 1 per output and the bias add). Without adder_tree_widths every adder is accumulator-wide;
+        with it a tree adder at level l is min(accum, p + l) bits, p the live bits of a product (data bits +
+        the constant's odd-part bits where the codes are known, + the weight width where not): synthesis
+        drops the constant LSBs and sign-extension bits of the narrow partial sums. hls4ml <= 0.6 casts each
+        product to accum_t first (p = accum then), so the fit on SVHN 16-bit does not move."""
+        n, acc = self.products(opt), self.accum.width
+        if not opt.adder_tree_widths:
+            return n * acc
+        q = None if self.codes is None else np.asarray(self.codes)[np.asarray(self.codes) != 0]
+        p = self.act.width + (float(np.mean(const_bits(q))) if q is not None and q.size else self.weight.width)
+        p = min(acc, p)
+        count, level, bits = n / self.n_out, 1, 0.0
+        while count >= 2:
+            adders = math.floor(count / 2)
+            bits += adders * min(acc, p + level)
+            count, level = count - adders, level + 1
+        return self.n_out * (bits + acc)
+
     def logic_luts(self, opt: CostOptions) -> float:
         w, a = self.weight.width, self.act.width
         if self.reuse == 1 and opt.const_adder_lut is not None:
             # hls4ml's dense_latency with constant weights: one adder of the accumulator's width per nonzero
             # product (the adder tree; constant products not on DSPs are shifts merged into it), plus the cast
-            return LAYER_LUT_BASE + opt.const_adder_lut * self.products(opt) * self.accum.width \
-                + LUT_SCALE * self.n_out * self.out_bits
+            return LAYER_LUT_BASE + opt.const_adder_lut * self.adder_bits(opt) + LUT_SCALE * self.n_out * self.out_bits
         mult = lut_multiplier_luts(w, a) if self.in_lut(opt) else 0
         if self.reuse <= self.n_in:   # every output accumulates every cycle: one adder per output
             acc = self.n_out * self.accum.width

@@ -16,15 +16,16 @@ class StockDense(SingleEngineOp):
     kernel = "nnet::dense (hls4ml)"
 
     def __init__(self, name: str, n_in: int, n_out: int, x, formats, *, relu: bool = False, in_beats: int = 1,
-                 zeros: int = 0):
+                 zeros: int = 0, codes=None):
         super().__init__(name, (1, 1, n_in), (1, 1, n_out))
         self.n_in, self.n_out, self.x, self.f, self.relu = n_in, n_out, x, formats, relu
         self.in_beats, self.zeros = in_beats, zeros     # zeros: pruned zero weights (hls4ml's n_zeros)
+        self.codes = codes                              # the weights' integer codes where known
 
 
     def engines(self):
         return [Engine(self.name, self.n_in, self.n_out, self.r, 1, self.f.weight, self.x, self.f.accum,
-                       self.f.result.width, zeros=self.zeros)]
+                       self.f.result.width, zeros=self.zeros, codes=self.codes)]
 
     def memories(self):
         mems = [self.engines()[0].weight_memory(), fifo(self.fifo_depth, 1, self.n_out * self.f.result.width)]
