@@ -304,11 +304,14 @@ class SqzOverlay(pynq.Overlay):
         spins = 0
         while True:
             sr = self._sr(base)
-            if sr & ERR_MASK:
+            other = self._sr(S2MM if base == MM2S else MM2S)      # an error on either channel ends the wait
+            if (sr | other) & ERR_MASK:
                 state = self.state(what, nbytes, batch, frame)
-                kinds = [SR_BITS[b] for b in (4, 5, 6) if sr >> b & 1]
+                bad_base = base if sr & ERR_MASK else (S2MM if base == MM2S else MM2S)
+                bad = sr if sr & ERR_MASK else other
+                kinds = [SR_BITS[b] for b in (4, 5, 6) if bad >> b & 1]
                 self._recover(state)
-                raise DmaError(f"DMA {'MM2S' if base == MM2S else 'S2MM'} {', '.join(kinds)} during {what} "
+                raise DmaError(f"DMA {'MM2S' if bad_base == MM2S else 'S2MM'} {', '.join(kinds)} during {what} "
                                f"({nbytes} bytes, batch {batch}, frame {frame}): status {state['mm2s_status']} / "
                                f"{state['s2mm_status']}; the DMA was reset", state)
             if sr & 0x2:
@@ -317,7 +320,7 @@ class SqzOverlay(pynq.Overlay):
                 state = self.state(what, nbytes, batch, frame)
                 self._recover(state)
                 raise DmaTimeout(f"timeout: {what} on {'MM2S' if base == MM2S else 'S2MM'} ({nbytes} bytes, batch "
-                                 f"{batch}, frame {frame}) not done after {self.deadline(self.batch_size):.1f} s; "
+                                 f"{batch}, frame {frame}) not done by its deadline ({self.deadline(self.batch_size):.1f} s per batch); "
                                  f"MM2S {state['mm2s_status']}, S2MM {state['s2mm_status']}; the DMA was reset",
                                  state)
             spins += 1

@@ -1,0 +1,70 @@
+"""The host tests (host/tests/) run under the second venv, .venv-pynq, with the REAL pynq 4.0.0 (pynq pins
+numpy<2; this suite's venv has numpy 2 and TensorFlow). This test generates the design folders they use
+(`sqz hls` + `sqz build` dry runs: SqueezeNet v1.0 with the committed 8-bit spec, zcu104 without and kv260 with
+conv10's weights in UltraRAM), runs them there, and fails -- never skips -- if that venv or pynq is missing.
+It also checks `sqz infer --sim` from this venv (it re-runs itself under .venv-pynq)."""
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+PYNQ_PY = ROOT / ".venv-pynq" / "bin" / "python"
+SPEC = ROOT / "benchmarks" / "results" / "q88" / "spec.json"
+
+
+def sqz(*args, env=None):
+    run = subprocess.run([sys.executable, "-m", "sqz", *map(str, args)], cwd=ROOT, capture_output=True, text=True,
+                         timeout=600, env=env)
+    return run
+
+
+@pytest.fixture(scope="module")
+def designs(tmp_path_factory):
+    assert PYNQ_PY.exists(), (f"{PYNQ_PY} is missing: the host tests run under the real pynq in a second venv; "
+                              f"`python3 -m venv .venv-pynq && .venv-pynq/bin/pip install -r host/requirements-sim.txt`"
+                              f" (bash .ci/run does it)")
+    check = subprocess.run([str(PYNQ_PY), "-W", "ignore", "-c", "import pynq; print(pynq.__version__)"],
+                           capture_output=True, text=True, timeout=120)
+    assert check.returncode == 0 and check.stdout.strip() == "4.0.0", f"pynq 4.0.0 not importable there: {check.stderr}"
+    base = tmp_path_factory.mktemp("host")
+    for board, uram in (("zcu104", "none"), ("kv260", "conv10")):
+        r = sqz("hls", "--spec", SPEC, "--board", board, "--weights-in-uram", uram, "--out", base / f"proj_{board}")
+        assert r.returncode == 0, r.stderr[-2000:]
+        r = sqz("build", "--project", base / f"proj_{board}", "--board", board, "--out", base / f"bit_{board}")
+        assert r.returncode == 0, r.stderr[-2000:]
+    return base
+
+
+def test_host_tests_pass_under_the_real_pynq(designs):
+    env = {**os.environ, "SQZ_HOST_FIXTURES": str(designs), "PYTHONPATH": str(ROOT)}
+    run = subprocess.run([str(PYNQ_PY), "-m", "pytest", "-q", "-p", "no:cacheprovider", "host/tests"], cwd=ROOT,
+                         env=env, capture_output=True, text=True, timeout=900)
+    tail = run.stdout[-4000:] + run.stderr[-2000:]
+    assert run.returncode == 0, tail
+    assert " passed" in run.stdout and "skipped" not in run.stdout and "error" not in run.stdout.lower(), tail
+
+
+def test_sqz_infer_sim_from_the_main_venv_runs_under_the_second_venv(designs, tmp_path):
+    out = tmp_path / "r.json"
+    r = sqz("infer", "--bitstream", designs / "bit_kv260", "--data", ROOT / "data" / "imagenet_sample", "--sim",
+            "--limit", "2", "--json", out)
+    assert r.returncode == 0, r.stderr[-2000:]
+    d = json.loads(out.read_text())
+    assert d["n"] == 2 and d["bit_exact"] == 2 and {"p50", "p99"} == set(d["latency_ms"])
+    assert (tmp_path / "r.csv").exists()
+
+
+def test_sqz_infer_without_the_second_venv_or_pynq_is_a_clear_error(designs, tmp_path):
+    env = {**os.environ, "SQZ_PYNQ_PYTHON": str(tmp_path / "no-such-python")}
+    r = sqz("infer", "--bitstream", designs / "bit_kv260", "--data", ROOT / "data" / "imagenet_sample", "--sim",
+            "--json", tmp_path / "x.json", env=env)
+    assert r.returncode == 2 and "second venv" in r.stderr
+    r = sqz("infer", "--bitstream", designs / "bit_kv260", "--data", ROOT / "data" / "imagenet_sample",
+            "--json", tmp_path / "x.json")
+    assert r.returncode == 2 and "pynq is not importable here" in r.stderr
