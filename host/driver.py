@@ -161,7 +161,8 @@ class SqzOverlay(pynq.Overlay):
         self.axi = manifest.axi
         self.in_bytes, self.out_bytes = 8 * self.axi.in_beats, 8 * self.axi.out_beats
         self.dma_name = self._one(DMA_VLNV_PREFIX, "AXI DMA")
-        self.dma = getattr(self, self.dma_name)
+        self._precheck_dma()
+        self.dma = getattr(self, self.dma_name)             # pynq's DMA driver (its start() spins: checked above)
         self.accel_name = self._one(SQZ_VLNV_PREFIX, "sqz_top accelerator") if manifest.control else None
         self.accel = getattr(self, self.accel_name) if self.accel_name else None
         per_frame = getattr(device, "seconds_per_frame", None) or 1.0 / max(manifest.resources.fps, 1e-3)
@@ -212,6 +213,24 @@ class SqzOverlay(pynq.Overlay):
             raise DriverError(f"{self.bitfile_name}: expected one {what} ({prefix}*) in the metadata, found "
                               f"{names or 'none'} ({self.described_by})")
         return names[0]
+
+    def _precheck_dma(self, within_s: float = 1.0):
+        """pynq's DMA constructor starts both channels and spins until they run; a DMA that never leaves
+        halt would hang it. So first: soft reset and start through a plain MMIO, with a deadline."""
+        ip = self.ip_dict[self.dma_name]
+        mmio = pynq.MMIO(ip["phys_addr"], ip["addr_range"], device=self.device)
+        mmio.write(MM2S + DMACR, 0x4)
+        end = time.monotonic() + within_s
+        while mmio.read(MM2S + DMACR) & 0x4:
+            if time.monotonic() > end:
+                raise DriverError(f"{self.dma_name}: the AXI DMA did not leave its soft reset within {within_s} s "
+                                  f"(DMACR {mmio.read(MM2S + DMACR):#x}): is the bitstream loaded and clocked?")
+        for base in (MM2S, S2MM):
+            mmio.write(base + DMACR, 0x1)
+            while mmio.read(base + DMASR) & 0x1:
+                if time.monotonic() > end:
+                    raise DriverError(f"{self.dma_name}: the DMA channel at {base:#x} stays halted after RS = 1 "
+                                      f"(status {decode_status(mmio.read(base + DMASR))})")
 
     def _size_batch(self, want: int) -> int:
         if want < 1:

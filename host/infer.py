@@ -72,7 +72,16 @@ def run_infer(bitstream_dir, data_dir, sim: str | None = "emulator", project=Non
               workers: int | None = None, log=print) -> dict:
     """Run the images of data_dir through the design in bitstream_dir; returns the JSON dict (also written
     to json_out). sim: None (the board's pynq device), "emulator" or "csim" (project: the HLS project folder).
-    Needs pynq importable in this process (see the module docstring for the second venv)."""
+    Where pynq does not import (the main venv) and sim is set, the same run goes to the second venv's Python
+    (`sqz infer` there) and its JSON comes back as the dict: callers need not care which venv they are in."""
+    try:
+        import pynq  # noqa: F401
+    except ImportError:
+        if not sim:
+            raise InferError("pynq is not importable here: run on the board (PYNQ image), or set sim") from None
+        return _in_pynq_venv(dict(bitstream=bitstream_dir, data=data_dir, sim=sim, project=project, limit=limit,
+                                  start=start, stop=stop, batch_size=batch_size, json=json_out, results=results_csv,
+                                  resume=resume, skip_bad=skip_bad, timeout=timeout_s, workers=workers), log)
     from host.driver import SqzOverlay
     from host.manifest import Manifest, ManifestError
     from model.imagenet import ImageFolderDataset
@@ -203,6 +212,35 @@ def _pynq_python() -> str | None:
     return exe if Path(exe).exists() else None
 
 
+def _in_pynq_venv(opts: dict, log) -> dict:
+    """run_infer under the second venv: `python -m sqz infer` there, its JSON read back."""
+    import json
+    import tempfile
+    from argparse import Namespace
+
+    exe = _pynq_python()
+    if exe is None:
+        raise InferError(_NO_VENV)
+    with tempfile.TemporaryDirectory(prefix="sqz-infer-") as tmp:
+        json_out = opts["json"] or str(Path(tmp, "infer.json"))
+        if opts["results"] is None and opts["json"] is None:
+            raise InferError("give json_out or results_csv (per-image rows go to the CSV as they come)")
+        argv = _argv(Namespace(**{**opts, "json": json_out}))
+        run = subprocess.run([exe, "-W", "ignore", "-m", "sqz", *argv], env={**os.environ, "PYTHONPATH": str(ROOT)},
+                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        if log and run.stdout:
+            log(run.stdout.rstrip())
+        if run.returncode != 0:
+            raise InferError(f"sqz infer under {exe} failed (exit {run.returncode}): "
+                             f"{run.stderr.strip().splitlines()[-1] if run.stderr.strip() else 'no message'}")
+        return json.loads(Path(json_out).read_text())
+
+
+_NO_VENV = (f"--sim runs the simulated board under the real pynq 4.0.0, in a second venv ({PYNQ_VENV}; pynq pins "
+            f"numpy<2): create it with `python3 -m venv .venv-pynq && .venv-pynq/bin/pip install -r "
+            f"host/requirements-sim.txt` (bash .ci/run does)")
+
+
 def _argv(args) -> list[str]:
     out = ["infer", "--bitstream", args.bitstream, "--data", args.data]
     if args.sim:
@@ -224,9 +262,7 @@ def cmd_infer(args) -> int:
                              "for the simulated board") from None
         exe = _pynq_python()
         if exe is None:
-            raise InferError(f"--sim runs the simulated board under the real pynq 4.0.0, in a second venv "
-                             f"({PYNQ_VENV}; pynq pins numpy<2): create it with `python3 -m venv .venv-pynq && "
-                             f".venv-pynq/bin/pip install -r host/requirements-sim.txt` (bash .ci/run does)") from None
+            raise InferError(_NO_VENV) from None
         env = {**os.environ, "PYTHONPATH": str(ROOT)}
         return subprocess.run([exe, "-W", "ignore", "-m", "sqz", *_argv(args)], env=env).returncode
     import warnings

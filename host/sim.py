@@ -132,7 +132,10 @@ class EmulatorBackend:
 
         arch = get_architecture(manifest.model)
         spec = QuantSpec.load(folder / "spec.json", arch)
-        self.emulator = FixedPointEmulator(arch, trained_params(manifest.model), spec)
+        params = trained_params(manifest.model)
+        self.emulator = FixedPointEmulator(arch, params, spec)
+        self._unloaded = None
+        self._make_unloaded = lambda: FixedPointEmulator(arch, params, _zero_loadable(arch, params, spec, manifest))
         self.in_fmt = FixedFormat.parse(manifest.input.format)
         self.stream = manifest.weight_load
         self.n_out = manifest.output.n
@@ -144,14 +147,18 @@ class EmulatorBackend:
 
     def frames(self, codes: np.ndarray) -> np.ndarray:
         """(N, H, W, C) input codes -> (N, n_out) logit codes."""
-        if not self.loaded:
-            # zero UltraRAM weights: not modelled by the emulator; the frames answer zero logits
-            return np.zeros((len(codes), self.n_out), np.int64)
         x = np.ldexp(codes.astype(np.float64), -self.in_fmt.frac)
+        if not self.loaded:
+            # before a load, UltraRAM holds zeros: the loadable layers compute with zero weights
+            if self._unloaded is None:
+                self._unloaded = self._make_unloaded()
+            return self._unloaded.logit_codes(x)
         return self.emulator.logit_codes(x)
 
     def load(self, words: np.ndarray) -> tuple[bool, int]:
-        """The load-mode stream (header first, up to TLAST) -> (accepted, payload beats read), as sqz_axi.h."""
+        """The load-mode stream (header first, up to TLAST) -> (accepted, payload beats read), as sqz_axi.h.
+        The emulator computes with the folder's weights, so it accepts only the folder's own stream (a
+        different stream of the right length would be taken by the hardware; the csim backend takes it)."""
         payload = len(words) - 1
         ok = (self.stream is not None and len(words) >= 1 and int(words[0]) >> 32 == WEIGHT_MAGIC
               and int(words[0]) & 0xFFFFFFFF == self.stream.payload_beats and payload == self.stream.payload_beats)
@@ -160,6 +167,19 @@ class EmulatorBackend:
             ok = all(np.array_equal(got[k], v) for k, v in self.expected_weights.items())
         self.loaded = self.loaded or ok
         return ok, payload
+
+
+def _zero_loadable(arch, params, spec, manifest):
+    """The spec with the loadable layers' weight codes at zero (their biases stay: only the weight arrays are
+    runtime-written; a layer "fire4" names the convs fire4_*)."""
+    import dataclasses
+
+    loadable = {a.layer for a in manifest.weight_load.arrays}
+    weights = dict(spec.weights or {})
+    for conv in arch.convs():
+        if conv.name in loadable or any(conv.name.startswith(l + "_") for l in loadable):
+            weights[conv.name] = np.zeros_like(spec.weight_codes(conv.name, params[conv.name][0]))
+    return dataclasses.replace(spec, weights=weights)
 
 
 class CSimBackend:
@@ -175,8 +195,7 @@ class CSimBackend:
         if self.project.key != manifest.key:
             raise ValueError(f"--project {project}: its manifest key {self.project.key[:12]} differs from the "
                              f"bitstream folder's {manifest.key[:12]}: not the design of this bitstream")
-        self.sim = self.project.simulator(workers=workers, load_weights=False)
-        self.sim.weight_words = None
+        self.sim = self.project.simulator(workers=workers, load_weights=False)   # UltraRAM at zero until a load
         self.packing = manifest.axi
 
     def frames_words(self, words: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

@@ -108,6 +108,9 @@ def test_weight_load_before_frames_refused_frames_and_a_bad_stream(folders, imag
     with pytest.raises(WeightLoadError, match="refused"):
         ov.load_weights(words[:-3])                                    # ends early: the reply says so
     assert not ov.weights_loaded
+    # until a load, the simulated UltraRAM holds zeros: conv10 computes with zero weights
+    codes = ov.quantize(images[:2])
+    assert not np.array_equal(board.backend.frames(codes), board.backend.emulator.logit_codes(images[:2]))
     assert ov.load_weights() == (True, m.weight_load.payload_beats)
     assert np.array_equal(ov.classify(images[:3]), board.backend.emulator.logit_codes(images[:3]))
 
