@@ -143,12 +143,16 @@ def cost(args) -> None:
     copy = per_image(lambda: (np.copyto(dst_in, src_in), np.copyto(dst_out, src_out)))
     ov.timing = type(ov.timing)()
     whole = per_image(lambda: ov.run(codes))
+    before = board.register_accesses
+    ov.run(codes)
+    accesses = (board.register_accesses - before) / b
     write("host_driver_cost.json", {
         "batch_size": b, "frame_bytes_in": ov.in_bytes, "frame_bytes_out": ov.out_bytes, "reps": reps,
         "us_per_image": {"pack": pack, "unpack": unpack, "run_total_null_accelerator": whole,
                          "bookkeeping_and_register_model": whole - pack - unpack,
                          "numpy_copy_same_bytes": copy},
         "pack_plus_unpack_over_copy": (pack + unpack) / copy,
+        "register_accesses_per_image": accesses,
         "note": "one run, side by side; run() on the simulated board with an accelerator that answers at once: "
                 "its time less pack and unpack is the driver's bookkeeping plus the register model's (an upper "
                 "bound of the bookkeeping); the copy moves the same input and output bytes with np.copyto"})

@@ -59,7 +59,7 @@ def pack_lanes(lanes: np.ndarray, lane: int) -> np.ndarray:
         # a beat is a row of 64/lane little-endian lane integers: the cast to the lane's unsigned type is the
         # two's complement truncation, the view makes the words (the loop below, ~100x faster on a frame)
         rows = np.zeros(lanes.shape[:-1] + (WORD_BITS // lane,), _LANE_DTYPES[lane])
-        rows[..., :lanes.shape[-1]] = lanes.astype(np.int64).astype(_LANE_DTYPES[lane])
+        rows[..., :lanes.shape[-1]] = lanes.astype(_LANE_DTYPES[lane])   # integer casts wrap: the truncation
         return rows.view(np.uint64)[..., 0]
     masked = (lanes.astype(np.int64) & ((1 << lane) - 1)).astype(np.uint64)
     words = np.zeros(lanes.shape[:-1], np.uint64)

@@ -587,6 +587,7 @@ class SimBoard(pynq.Device):
         self.described_by = None
         self._tmp = None
         self._ps = {}
+        self.register_accesses = 0                          # MMIO reads and writes (the driver's bookkeeping)
         self._add_ps()
 
     # -- construction from a folder ------------------------------------------------------------
@@ -676,11 +677,13 @@ class SimBoard(pynq.Device):
         raise SimError(f"bus error: no IP at {address:#x} (+{length} bytes) on the simulated {self.manifest.board}")
 
     def read_registers(self, address, length):
+        self.register_accesses += 1
         with self.lock:
             offset, model = self._find(address, length)
             return b"".join(int(model.read(offset + i)).to_bytes(4, "little") for i in range(0, length, 4))[:length]
 
     def write_registers(self, address, data):
+        self.register_accesses += 1
         with self.lock:
             offset, model = self._find(address, len(data))
             for i in range(0, len(data), 4):
