@@ -9,7 +9,7 @@
 Board module (numpy and pynq only, plus host/ and quant/fixed_point.py, the one definition of the formats).
 
 - `SqzOverlay` is a pynq.Overlay: the DMA and the accelerator are found by VLNV in the .hwh's IP dict
-  (`xilinx.com:ip:axi_dma:*`, `xilinx.com:hls:sqz_top:*`), never by instance name; pynq binds its own
+  (`xilinx.com:ip:axi_dma:*`, `sqz.local:hls:sqz_squeezenet:*`, host/manifest.py IP_VLNV), never by instance name; pynq binds its own
   `pynq.lib.dma.DMA` to the DMA, and `SqzTop` (below) to the accelerator.
 - Buffers: two input and two output buffers from `pynq.allocate`, made once and reused; the batch is sized
   against the DMA's length register (c_sg_length_width) and the free CMA. Per batch: the first frame's
@@ -40,12 +40,12 @@ import pynq
 from pynq import DefaultIP
 
 from host.axi import LOAD_MODE, WeightStream
-from host.manifest import Manifest, ManifestError
+from host.manifest import IP_VLNV, Manifest, ManifestError
 from quant.fixed_point import FixedFormat
 from sqz.errors import SqzError
 
 DMA_VLNV_PREFIX = "xilinx.com:ip:axi_dma:"
-SQZ_VLNV_PREFIX = "xilinx.com:hls:sqz_top:"
+SQZ_VLNV_PREFIX = IP_VLNV.rsplit(":", 1)[0] + ":"     # any version
 MM2S, S2MM = 0x00, 0x30                    # channel register bases (PG021)
 DMACR, DMASR = 0x00, 0x04
 SR_BITS = {0: "halted", 1: "idle", 3: "sg_included", 4: "internal_error", 5: "slave_error", 6: "decode_error",
@@ -100,7 +100,7 @@ def cma_free_bytes(device) -> int | None:
 
 class SqzTop(DefaultIP):
     """The accelerator's s_axilite (designs with a `mode` argument); offsets from the manifest."""
-    bindto = ["xilinx.com:hls:sqz_top:1.0"]
+    bindto = [IP_VLNV]
 
     def __init__(self, description):
         super().__init__(description=description)
@@ -283,8 +283,8 @@ class SqzOverlay(pynq.Overlay):
             buf[:] = words
             reply = self.scratch
             deadline = time.monotonic() + max(5.0, self.deadline(1) * 4)
-            self._recv(reply, 0, 8, "weight load reply", deadline)
-            self._send(buf, 8 * len(words), "weight load", deadline)
+            self._recv(reply, 0, 8)
+            self._send(buf, 8 * len(words))
             self._wait(S2MM, "weight load reply", 8, deadline)
             self._wait(MM2S, "weight load", 8 * len(words), deadline)
             accepted, beats = WeightStream.reply(int(reply[0]))
@@ -310,10 +310,10 @@ class SqzOverlay(pynq.Overlay):
         return {"in_flight": what, "bytes": nbytes, "batch": batch, "frame": frame,
                 "mm2s_status": decode_status(self._sr(MM2S)), "s2mm_status": decode_status(self._sr(S2MM))}
 
-    def _send(self, buf, nbytes: int, what: str, deadline: float, batch: int = 0):
+    def _send(self, buf, nbytes: int):
         self.dma.sendchannel.transfer(buf, nbytes=nbytes)   # pynq flushes the buffer first
 
-    def _recv(self, buf, start: int, nbytes: int, what: str, deadline: float):
+    def _recv(self, buf, start: int, nbytes: int):
         self.dma.recvchannel.transfer(buf, start=start, nbytes=nbytes)
 
     def _wait(self, base: int, what: str, nbytes: int, deadline: float, batch: int = 0, frame: int | None = None):
@@ -419,8 +419,8 @@ class SqzOverlay(pynq.Overlay):
             cur, m = k % 2, min(b, n - s)
             t0 = time.perf_counter()
             deadline = time.monotonic() + self.deadline(m)
-            self._recv(self.out_bufs[cur], 0, self.out_bytes, "receive", deadline)
-            self._send(self.in_bufs[cur], m * self.in_bytes, "send", deadline, k)
+            self._recv(self.out_bufs[cur], 0, self.out_bytes)
+            self._send(self.in_bufs[cur], m * self.in_bytes)
             next_pack = 0.0
             if k + 1 < len(starts):                          # pack the next batch while this one runs
                 tp = time.perf_counter()
@@ -435,7 +435,7 @@ class SqzOverlay(pynq.Overlay):
                     raise DmaError(f"short output: frame {i} of batch {k} ended (TLAST) after {got} of "
                                    f"{self.out_bytes} bytes; the DMA was reset", {**state, "received": got})
                 if i + 1 < m:
-                    self._recv(self.out_bufs[cur], (i + 1) * self.out_bytes, self.out_bytes, "receive", deadline)
+                    self._recv(self.out_bufs[cur], (i + 1) * self.out_bytes, self.out_bytes)
             self._wait(MM2S, "send", m * self.in_bytes, deadline, k)
             dma_s = time.perf_counter() - t0 - next_pack
             tu = time.perf_counter()

@@ -51,10 +51,10 @@ import pynq
 from pynq.buffer import PynqBuffer
 
 from host.axi import WEIGHT_MAGIC, WORD_BITS, WeightStream, pack_lanes, unpack_lanes
-from host.manifest import Manifest
+from host.manifest import IP_VLNV, Manifest
 
 DMA_VLNV = "xilinx.com:ip:axi_dma:7.1"
-SQZ_VLNV = "xilinx.com:hls:sqz_top:1.0"          # Vitis HLS export of the top `sqz_top` (hw/scripts.py)
+SQZ_VLNV = IP_VLNV                                # Vitis HLS export of sqz_top (hw/scripts.py)
 FAULTS = ("stall", "no_tlast", "decode_error", "short_output")
 ZYNQ_BOARDS = ("pynq-z2",)                        # the others are ZynqMP (aarch64)
 
@@ -508,7 +508,7 @@ def _reg(offset, description, fields):
 class ManifestMetadata:
     """What pynq's parser would give for the block design hw/scripts.py generates, built from the manifest:
     the PS, `axi_dma` (xilinx.com:ip:axi_dma:7.1, 64-bit, c_sg_length_width 26, no scatter-gather, no
-    interrupts wired) and `sqz` (xilinx.com:hls:sqz_top:1.0) when the design has control registers.
+    interrupts wired) and `sqz` (IP_VLNV, sqz.local:hls:sqz_squeezenet:1.0) when the design has control registers.
     Addresses are those Vivado's assign_bd_address gives the first M_AXI_GP peripheral on each family."""
 
     described_by = "manifest (no .hwh: the simulated board describes the block design hw/scripts.py generates)"
@@ -712,8 +712,9 @@ class SimBoard(pynq.Device):
         if "_real_instance" in Clocks.__dict__:
             delattr(Clocks, "_real_instance")
         Clocks.set_device(self)
-        for ch in getattr(self, "dma", AxiDmaModel(self)).ch.values():
-            ch.reset()
+        if hasattr(self, "dma"):
+            for ch in self.dma.ch.values():
+                ch.reset()
         self.accel.reset_streams()
         self.post_download(bitstream, parser)
 
