@@ -13,6 +13,8 @@ from pathlib import Path
 
 import pytest
 
+pytestmark = pytest.mark.usefixtures("gxx")     # the C-simulation part needs g++
+
 ROOT = Path(__file__).resolve().parents[1]
 PYNQ_PY = ROOT / ".venv-pynq" / "bin" / "python"
 SPEC = ROOT / "benchmarks" / "results" / "q88" / "spec.json"
@@ -25,7 +27,7 @@ def sqz(*args, env=None):
 
 
 @pytest.fixture(scope="module")
-def designs(tmp_path_factory):
+def designs(tmp_path_factory, tiny, tiny_keras, cache_root, gxx):
     assert PYNQ_PY.exists(), (f"{PYNQ_PY} is missing: the host tests run under the real pynq in a second venv; "
                               f"`python3 -m venv .venv-pynq && .venv-pynq/bin/pip install -r host/requirements-sim.txt`"
                               f" (bash .ci/run does it)")
@@ -43,6 +45,18 @@ def designs(tmp_path_factory):
     for b, _ in boards:
         r = sqz("build", "--project", base / f"proj_{b}", "--board", b, "--out", base / f"bit_{b}")
         assert r.returncode == 0, r.stderr[-2000:]
+    # the tiny network with conv10 loadable, compiled (shared with tests/test_hw_loadable.py through the cache):
+    # the C simulation behind the simulated board, the emulator's codes to compare with
+    import numpy as np
+
+    from hw.convert import plan_design
+    from hw.project import build_project, project_dir_for
+    from tests.tiny_net import REUSE
+
+    design = plan_design(tiny_keras, tiny["spec"], tiny["arch"], reuse=REUSE, board="zcu104", loadable=("conv10",))
+    project = build_project(design, project_dir_for(design, cache_root))
+    np.savez(base / "tiny_ref.npz", x=tiny["x"], codes=tiny["emulator"].logit_codes(tiny["x"]))
+    (base / "tiny_project.txt").write_text(str(project.path))
     return base
 
 
@@ -52,7 +66,11 @@ def test_host_tests_pass_under_the_real_pynq(designs):
                          env=env, capture_output=True, text=True, timeout=900)
     tail = run.stdout[-4000:] + run.stderr[-2000:]
     assert run.returncode == 0, tail
-    assert " passed" in run.stdout and "skipped" not in run.stdout and "error" not in run.stdout.lower(), tail
+    import re
+
+    passed = re.search(r"(\d+) passed", run.stdout)
+    assert passed and int(passed.group(1)) >= 18, tail        # every host test ran (18 when this was written)
+    assert "skipped" not in run.stdout and "error" not in run.stdout.lower(), tail
 
 
 def test_sqz_infer_sim_from_the_main_venv_runs_under_the_second_venv(designs, tmp_path):

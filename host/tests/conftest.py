@@ -23,9 +23,10 @@ def folders():
     base = os.environ.get("SQZ_HOST_FIXTURES")
     assert base, "SQZ_HOST_FIXTURES is not set: run these tests through tests/test_host_sim.py (the README's command)"
     out = {"zcu104": Path(base) / "bit_zcu104", "kv260": Path(base) / "bit_kv260",
-           "kv260_project": Path(base) / "proj_kv260"}
+           "kv260_project": Path(base) / "proj_kv260", "tiny_project": Path((Path(base) / "tiny_project.txt").read_text())}
     for p in out.values():
         assert (p / "manifest.json").exists(), f"{p}: missing (tests/test_host_sim.py generates it)"
+    out["tiny_ref"] = Path(base) / "tiny_ref.npz"
     return out
 
 

@@ -153,3 +153,18 @@ def test_bad_folders_give_clear_errors(folders, tmp_path):
         SqzOverlay._bitfile(folder, m2, object())
     m3 = dataclasses.replace(m, bit_sha256=hashlib.sha256(b"bits").hexdigest())
     assert SqzOverlay._bitfile(folder, m3, object()).endswith("squeezenet1_0.bit")
+
+
+def test_csim_behind_the_board_loads_the_weights_and_is_bit_exact(folders):
+    """The compiled C simulation of the AXI top behind the simulated board (the tiny network, conv10 in
+    UltraRAM): the weight load goes through the C top's mode 1 with the stream the driver sent; frames before
+    it run on zero weights (the C top's real behaviour), after it they equal the emulator's codes."""
+    proj = folders["tiny_project"]
+    ref = np.load(folders["tiny_ref"])
+    board = SimBoard.for_folder(proj, backend="csim", project=proj, workers=2)
+    ov = SqzOverlay(proj, device=board, batch_size=4, timeout_s=120, load_weights=False)
+    unloaded = board.backend.frames_words(ov.axi.pack_input(ov.quantize(ref["x"][:2])))[0]
+    assert not np.array_equal(ov.axi.unpack_output(unloaded), ref["codes"][:2])
+    assert ov.load_weights() == (True, ov.manifest.weight_load.payload_beats)
+    assert np.array_equal(ov.classify(ref["x"]), ref["codes"])
+    assert board.accel.frames_done == len(ref["x"])
