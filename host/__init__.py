@@ -9,6 +9,9 @@ BOARD_MODULES = (
     "host",            # this package
     "host.axi",        # AXI4-Stream packing of input frames, logits and the weight-load stream
     "host.manifest",   # manifest.json: the design's contract with the host (Manifest)
+    "host.driver",     # the PYNQ driver (SqzOverlay): needs pynq, which the board image has
+    "quant",           # package marker only (quant/__init__.py is empty)
+    "quant.fixed_point",   # FixedFormat: the one definition of the input cast (numpy only)
     "sqz",             # package marker only (sqz/__init__.py imports nothing)
     "sqz.errors",      # SqzError, the base of ManifestError
 )

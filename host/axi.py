@@ -28,12 +28,14 @@ board-side driver reads.
 """
 from __future__ import annotations
 
+import sys
 from dataclasses import asdict, dataclass
 
 import numpy as np
 
 WORD_BITS = 64
 LANE_CHOICES = (8, 16, 32)
+_LANE_DTYPES = {8: np.uint8, 16: np.uint16, 32: np.uint32}
 
 
 def lane_bits(width: int) -> int:
@@ -53,6 +55,12 @@ def pack_lanes(lanes: np.ndarray, lane: int) -> np.ndarray:
     lanes = np.asarray(lanes)
     if lanes.shape[-1] * lane > WORD_BITS:
         raise ValueError(f"{lanes.shape[-1]} lanes of {lane} bits do not fit a {WORD_BITS}-bit word")
+    if sys.byteorder == "little":
+        # a beat is a row of 64/lane little-endian lane integers: the cast to the lane's unsigned type is the
+        # two's complement truncation, the view makes the words (the loop below, ~100x faster on a frame)
+        rows = np.zeros(lanes.shape[:-1] + (WORD_BITS // lane,), _LANE_DTYPES[lane])
+        rows[..., :lanes.shape[-1]] = lanes.astype(_LANE_DTYPES[lane])   # integer casts wrap: the truncation
+        return rows.view(np.uint64)[..., 0]
     masked = (lanes.astype(np.int64) & ((1 << lane) - 1)).astype(np.uint64)
     words = np.zeros(lanes.shape[:-1], np.uint64)
     for j in range(lanes.shape[-1]):

@@ -33,6 +33,9 @@ MANIFEST_FORMAT = "sqz-manifest"
 MANIFEST_VERSION = 2
 SPEC_FORMAT = "sqz-quantspec"          # quant/spec.py SPEC_FORMAT (not imported: host/ does not import quant/)
 ESTIMATE_SOURCE = "estimate"           # Resources.source until synthesis / implementation reports replace it
+# The VLNV under which Vitis HLS exports sqz_top (hw/scripts.py writes it into export_design; the host driver
+# finds the accelerator by it in the .hwh)
+IP_VLNV = "sqz.local:hls:sqz_squeezenet:1.0"
 
 _SHA256 = re.compile(r"^[0-9a-f]{64}$")
 

@@ -107,6 +107,17 @@ class CSimulator:
             raise CSimError("AXI top: TLAST is not set on exactly the last output beat")
         return self.packing.unpack_output(out[:, :beats].view(np.uint64))
 
+    def axi_words(self, words: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Input beats (N, in_beats) uint64 straight into the AXI top -> (its output beats (N, out_beats) uint64,
+        their TLAST flags (N, out_beats) bool), unchecked: the simulated board (host/sim.py) hands them to
+        its DMA model, which judges the framing. A frame that wrote more or fewer beats raises CSimError."""
+        words = np.ascontiguousarray(words, np.uint64)
+        beats = self.packing.out_beats
+        out = self._run("axi", words, beats)
+        if np.any(out[:, -1] != beats):
+            raise CSimError(f"AXI top wrote {sorted(set(out[:, -1].tolist()))} beats per frame, expected {beats}")
+        return out[:, :beats].view(np.uint64), out[:, beats:2 * beats].astype(bool)
+
     def load_reply(self, words: np.ndarray) -> tuple[int, int, int]:
         """Send one weight-load stream (uint64 beats, TLAST on the last) through the top's mode 1 in a fresh
         process: (reply beats written, the first reply word, its TLAST). -1 beats: input left unread."""

@@ -18,9 +18,10 @@ from __future__ import annotations
 import shutil
 from pathlib import Path
 
+from host.manifest import IP_VLNV  # defined with the manifest: the host driver finds the IP by it
+
 HLS_SCRIPT = "sqz_hls.tcl"
 VIVADO_SCRIPT = "sqz_vivado.tcl"
-IP_VLNV = "sqz.local:hls:sqz_squeezenet:1.0"
 
 
 def tools_available() -> dict[str, str | None]:

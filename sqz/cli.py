@@ -94,7 +94,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_eval)
 
     # Later stages register their own commands (each module owns its options and JSON contract).
-    for module in ("sqz.split", "quant.cli", "hw.cli", "hw.reports_cli", "host.cli", "sqz.demo", "sqz.report"):
+    for module in ("sqz.split", "quant.cli", "hw.cli", "hw.reports_cli", "host.infer", "sqz.demo", "sqz.report"):
         try:
             __import__(module, fromlist=["add_commands"]).add_commands(sub)
         except ModuleNotFoundError as e:
