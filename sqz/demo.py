@@ -25,6 +25,7 @@ from __future__ import annotations
 import argparse
 import hashlib
 import json
+import shutil
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -75,7 +76,7 @@ class Step:
     argv: list[str]                # the command: python -m sqz <argv>
     inputs: list[Path]             # files / folders whose content the result depends on
     outputs: list[Path]            # what must exist for the step to count as done
-    result: dict = field(default_factory=dict)
+    owned: list[Path] = field(default_factory=list)   # files / folders of the demo's own making, removed before a rerun
 
     def command(self) -> str:
         return "python -m sqz " + " ".join(_quote(a) for a in self.argv)
@@ -115,6 +116,11 @@ class StepRunner:
                 self.done.append(rec)
                 return rec
         stamp.unlink(missing_ok=True)
+        for path in step.owned:          # e.g. the previous build's bitstreams/<board>/: another design's now
+            if path.is_dir() and not path.is_symlink():
+                shutil.rmtree(path)
+            else:
+                path.unlink(missing_ok=True)
         t0 = time.perf_counter()
         rc = main(step.argv)
         wall = time.perf_counter() - t0
@@ -206,12 +212,12 @@ def plan_steps(args, model: str, fits: bool) -> list[Step]:
                                    "manifest and what to run",
                           ["build", "--project", str(project), "--board", args.board, "--out", str(bits_dir),
                            "--json", str(out / "build.json")],
-                          [out / "hls.json", project / "manifest.json"], [out / "build.json"]))
+                          [out / "hls.json", project / "manifest.json"], [out / "build.json"], owned=[bits_dir]))
         steps.append(Step("infer", "the host driver streaming the evaluation images through the simulated board "
                                    "(emulator behind the AXI DMA model)",
                           ["infer", "--bitstream", str(bits_dir), "--data", str(evald), "--sim", "emulator",
                            "--json", str(out / "infer.json"), "--results", str(out / "infer.csv")],
-                          [out / "build.json", bits_dir, evald], [out / "infer.json"]))
+                          [out / "build.json", bits_dir, evald], [out / "infer.json"], owned=[out / "infer.csv"]))
     steps.append(Step("report", "report.html (self-contained) and report.md",
                       ["report", "--run", str(out)],
                       [out / "quantize", out / "sqnr.json", out / "hls.json", out / "demo_plan.json"]

@@ -190,6 +190,12 @@ def _uniform_bits(bits: dict) -> str:
     return str(values[0]) if len(values) == 1 else "/".join(map(str, values))
 
 
+def _most_common(bits: dict) -> int:
+    """The activation width most layers have (the logits may be wider)."""
+    values = list(bits.values())
+    return max(set(values), key=values.count)
+
+
 def thumbnail(path: Path, size: int = 96) -> bytes | None:
     from PIL import Image
 
@@ -349,7 +355,7 @@ def build_report(run: Run) -> tuple[str, str, int]:
     # 3. bit-width curve
     doc.h(2, "Bit width vs accuracy")
     doc.image(width_curve_png(run), "width_curve.png", "weight storage vs top-1")
-    rows = [[f"{_uniform_bits(r['weight_bits'])}/{_uniform_bits(r['activation_bits'])}",
+    rows = [[f"{_uniform_bits(r['weight_bits'])}/{_most_common(r['activation_bits'])}",
              f"{r['weight_bytes'] / 1e6:.3f}", _pct(r["fixed"]["top1"]), _pct(r["fixed"]["top5"]),
              f"{100 * (r['fixed']['top1'] - r['float']['top1']):+.2f}"]
             for r in sorted(run.sweep + [q], key=lambda r: -r["weight_bytes"])]
