@@ -83,6 +83,11 @@ def screenshot(page: Path, png: Path) -> str:
         driver.save_screenshot(str(png))
     finally:
         driver.quit()
+    from PIL import Image
+
+    with Image.open(png) as img:                 # 256 colours: the committed file stays small
+        small = img.convert("RGB").quantize(256)
+    small.save(png, optimize=True)
     return str(png)
 
 

@@ -283,7 +283,8 @@ def cmd_demo(args) -> int:
               + "Continuing with what is meaningful for a design that does not fit: quantization, the estimate "
                 "and the C simulation; no build and no board run.", flush=True)
     else:
-        print(f"{model} fits {args.board} by the estimate: {fit['fps']:.1f} frames/s, "
+        print(f"{model} fits {args.board} by the estimate (uniform {DEFAULT_BITS}-bit formats; the hls step "
+              f"estimates the calibrated design): {fit['fps']:.1f} frames/s, "
               + ", ".join(f"{k.upper()} {v:.0f} %" for k, v in fit["utilisation"].items() if v), flush=True)
     plan = {"model": model, "board": args.board, "data": str(Path(args.data).resolve()), "fit": fit,
             "other_models": others, "search": bool(args.search), "csim_images": args.csim}
