@@ -11,7 +11,8 @@ loader and the same bad-input behaviour as ImageNet: a file that is not a JPEG, 
 stops the run with its name (or is skipped and counted with ``--skip-bad``).
 
 Class indices are CIFAR-10's own order (airplane 0 ... truck 9), which is also the alphabetical order
-of the folders. An archive member outside ``<split>/<class>/`` (an unknown class, an absolute path, a
+of the folders. labels.txt lists the images interleaved over the classes (0000 of every class, then
+0001, ...), so that any prefix (``--limit``, ``--stop``) holds every class equally. An archive member outside ``<split>/<class>/`` (an unknown class, an absolute path, a
 link, ``..``) is refused with the archive and the member named, before anything is written.
 """
 from __future__ import annotations
@@ -29,6 +30,7 @@ CLASSES = ("airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "hors
 ARCHIVES = {"train": "cifar10_train_jpg.tar.gz", "test": "cifar10_test_jpg.tar.gz"}
 SPLIT_SIZES = {"train": 50_000, "test": 10_000}
 CACHE_ENV = "SQZ_CACHE"
+LAYOUT = "interleaved1"       # the cache folder's layout version (labels.txt order below)
 
 
 class Cifar10Error(SqzError, ValueError):
@@ -44,6 +46,13 @@ def is_cifar10_folder(folder) -> bool:
     folder = Path(folder)
     return (folder.is_dir() and not (folder / "labels.txt").exists()
             and any((folder / name).is_file() for name in ARCHIVES.values()))
+
+
+def _interleaved(name: str) -> tuple:
+    """labels.txt order: the first image of every class, then the second of every class, ... so that any
+    prefix (--limit, --stop) is balanced over the classes (the archives are sorted by class)."""
+    _, cls, fname = name.split("/")
+    return (Path(fname).stem, CLASSES.index(cls), fname)
 
 
 def _sha256(path: Path) -> str:
@@ -81,7 +90,7 @@ def unpack(folder, split: str) -> Path:
     if not archive.is_file():
         raise Cifar10Error(f"{archive}: CIFAR-10 archive not found")
     digest = _sha256(archive)
-    dest = cache_root() / "cifar10" / f"{split}-{digest[:16]}"
+    dest = cache_root() / "cifar10" / f"{split}-{digest[:16]}-{LAYOUT}"
     if (dest / "labels.txt").is_file():
         return dest
     dest.parent.mkdir(parents=True, exist_ok=True)
@@ -100,7 +109,7 @@ def unpack(folder, split: str) -> Path:
             if isinstance(e, Cifar10Error):
                 raise
             raise Cifar10Error(f"{archive}: not a readable .tar.gz ({type(e).__name__}: {e})") from None
-        names = sorted(m.name for m in members)
+        names = sorted((m.name for m in members), key=_interleaved)
         (tmp / "labels.txt").write_text("".join(f"{n} {CLASSES.index(n.split('/')[1])}\n" for n in names))
         (tmp / "synset_words.txt").write_text("".join(f"{c}\n" for c in CLASSES))
         (tmp / "SOURCE").write_text(f"{archive.resolve()}\nsha256 {digest}\n")

@@ -40,7 +40,12 @@ def load_split(folder, split: str, arch: Architecture, workers: int | None = Non
     cache_x, cache_y = root / f"{split}_u8.npy", root / f"{split}_labels.npy"
     if cache_x.is_file() and cache_y.is_file():
         return np.load(cache_x), np.load(cache_y)
-    ds = ImageFolderDataset(root, size=arch.input_size, resize=arch.resize, mean_bgr=arch.mean_bgr, workers=workers)
+    # in path order (class by class, as the archive), whatever labels.txt's order: the array, and so the
+    # run's random permutations of it, do not depend on the cache layout
+    entries = ImageFolderDataset(root, num_classes=arch.num_classes).all_entries
+    order = sorted(range(len(entries)), key=lambda i: entries[i].relpath)
+    ds = ImageFolderDataset(root, size=arch.input_size, resize=arch.resize, mean_bgr=arch.mean_bgr, workers=workers,
+                            indices=order)
     xs, ys = [], []
     for x, y, _ in ds.batches(1000, raw=True):
         xs.append(x.copy())
@@ -151,9 +156,11 @@ def plot_history(history: list[dict], path, title: str) -> Path:
 
 def train(arch: Architecture, data: str, out, epochs: int, batch_size: int = 128, lr: float = 0.1,
           weight_decay: float = 5e-4, warmup: float = 0.15, label_smoothing: float = 0.1, seed: int = 0,
-          limit: int | None = None, weights_out=None, plot=None, say=print, command: str = "") -> dict:
-    """Train (or resume) and write the folded weights; returns the summary. `limit`: use only the first
-    N training images (a fixed random subset; smoke tests and probes); the test set is always all of it."""
+          limit: int | None = None, weights_out=None, plot=None, say=print, command: str = "",
+          stop_after: int | None = None) -> dict:
+    """Train (or resume) and write the folded weights; returns the summary. `limit`: use only
+    N training images (a fixed random subset; smoke tests and probes); the test set is always all of it.
+    `stop_after`: return after that many epochs in all, checkpoint written, as an interrupted run would."""
     import keras
     import tensorflow as tf
 
@@ -193,7 +200,7 @@ def train(arch: Architecture, data: str, out, epochs: int, batch_size: int = 128
         rng.bit_generator.state = saved["rng"]
         say(f"resumed from {ckpt} after epoch {len(history)}")
 
-    @tf.function
+    @tf.function(autograph=False)   # no Python control flow inside; autograph would re-read this file
     def train_step(x, y):
         with tf.GradientTape() as tape:
             logits = model(x, training=True)
@@ -202,7 +209,7 @@ def train(arch: Architecture, data: str, out, epochs: int, batch_size: int = 128
         opt.apply_gradients(zip(grads, model.trainable_variables))
         return loss, tf.reduce_sum(tf.cast(tf.argmax(logits, -1) == tf.argmax(y, -1), tf.int32))
 
-    @tf.function
+    @tf.function(autograph=False)   # no Python control flow inside; autograph would re-read this file
     def predict(x):
         return model(x, training=False)
 
@@ -239,6 +246,8 @@ def train(arch: Architecture, data: str, out, epochs: int, batch_size: int = 128
         np.savez(tmp, state=np.frombuffer(json.dumps(state).encode(), np.uint8), **arrays)
         tmp.replace(ckpt)
         (out / "history.jsonl").write_text("".join(json.dumps(h) + "\n" for h in history))
+        if stop_after is not None and epoch >= stop_after and epoch < epochs:
+            return {"config": config, "history": history, "interrupted": True}
 
     params = fold_batchnorm(model, arch)
     # the folded network must score what the trained one does (same images, float32 rounding only)

@@ -170,7 +170,7 @@ def finetune(arch: Architecture, params: dict, spec: QuantSpec, images: np.ndarr
     steps = len(images) // batch_size
     total = max(1, steps * epochs)
 
-    @tf.function
+    @tf.function(autograph=False)   # no Python control flow inside; autograph would re-read this file
     def step(x, y):
         with tf.GradientTape() as tape:
             logits = net.logits(x)
