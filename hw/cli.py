@@ -44,7 +44,8 @@ class HlsCliError(SqzError, ValueError):
 
 def add_commands(subparsers) -> None:
     p = subparsers.add_parser("hls", help="HLS project (hls4ml + sqz kernels) for a board: estimate, C simulation")
-    p.add_argument("--model", default="squeezenet1_0", help="squeezenet1_0 (trained) or squeezenet1_1 (architecture)")
+    p.add_argument("--model", default="squeezenet1_0", help="squeezenet1_0 or squeezenet_cifar (trained), or squeezenet1_1 / "
+                                                          "squeezenet_cifar_<v> (architecture)")
     group = p.add_mutually_exclusive_group(required=True)
     group.add_argument("--spec", help="QuantSpec JSON (from sqz quant / quant.calibrate.make_spec)")
     group.add_argument("--bits", type=int, help="uniform W-bit formats instead of a spec (estimates only)")
@@ -66,7 +67,8 @@ def add_commands(subparsers) -> None:
                    help="input height = width (default: the model's, 227); other sizes only with --bits "
                         "(a calibrated spec's average pool is for its own size), e.g. 224 for v1.1")
     p.add_argument("--csim", type=int, default=0, metavar="N", help="C-simulate N images against the emulator")
-    p.add_argument("--data", help="ImageNet-style folder with labels.txt for --csim")
+    p.add_argument("--data", help="ImageNet-style folder with labels.txt for --csim, or the CIFAR-10 folder "
+                                  "(its test images)")
     p.add_argument("--start", type=int, default=None, help="first labels.txt line for --csim (0-based)")
     p.add_argument("--workers", type=int, default=None, help="C-simulation processes (default: one per core)")
     p.add_argument("--json", help="write the result here")

@@ -57,7 +57,7 @@ def save_params(path, params: dict, meta: dict) -> None:
     tmp.replace(path)
 
 
-def load_params(path, arch: Architecture | None = None) -> tuple[dict, dict]:
+def load_params(path, arch=None) -> tuple[dict, dict]:
     """(conv name -> (weight OIHW, bias), meta) from a weights file written by save_params; with `arch`,
     every conv must be there with its architecture's shape."""
     path = Path(path)

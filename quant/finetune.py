@@ -166,7 +166,6 @@ def finetune(arch: Architecture, params: dict, spec: QuantSpec, images: np.ndarr
     rng = np.random.default_rng(seed)
     net = FixedPointTrainer(arch, params, spec)
     opt = tf.keras.optimizers.SGD(learning_rate=lr, momentum=0.9)
-    n_classes = arch.num_classes
     steps = len(images) // batch_size
     total = max(1, steps * epochs)
 
@@ -209,21 +208,13 @@ def finetune(arch: Architecture, params: dict, spec: QuantSpec, images: np.ndarr
 # -- CLI ----------------------------------------------------------------------------------------
 
 def add_commands(sub) -> None:
+    from quant.cli import add_image_args
+
     p = sub.add_parser("finetune", help="Ristretto fine-tuning in fixed point (shadow weights, straight-through "
                                         "gradients): a new QuantSpec with new weight codes")
     p.add_argument("--model", default="squeezenet_cifar")
     p.add_argument("--spec", required=True, help="QuantSpec to start from (its formats are kept)")
-    p.add_argument("--calib", help="training images (labels.txt folder, or the CIFAR-10 folder: its 50,000 "
-                                   "training images); default: the model's shipped sample")
-    p.add_argument("--calib-start", type=int)
-    p.add_argument("--calib-stop", type=int)
-    p.add_argument("--calib-limit", type=int, help="fine-tune on at most N images of --calib")
-    p.add_argument("--data", help="evaluation images (labels.txt folder, or the CIFAR-10 folder: its 10,000 test "
-                                  "images); default: the model's shipped sample")
-    p.add_argument("--start", type=int)
-    p.add_argument("--stop", type=int)
-    p.add_argument("--limit", type=int)
-    p.add_argument("--skip-bad", action="store_true")
+    add_image_args(p, "fine-tuning")
     p.add_argument("--epochs", type=int, default=1)
     p.add_argument("--lr", type=float, default=1e-3)
     p.add_argument("--batch-size", type=int, default=64)
@@ -240,8 +231,8 @@ def cmd_finetune(args) -> int:
     from model.squeezenet import build_keras, keras_weights
     from quant.emulator import FixedPointEmulator
     from quant.search import weight_bytes
-    from sqz.cli_common import (CliError, default_data, image_dataset, machine, print_table, require_labels,
-                                selection_summary, trained_params, write_json)
+    from quant.cli import image_sets
+    from sqz.cli_common import CliError, machine, print_table, selection_summary, trained_params, write_json
     from sqz.evaluate import evaluate
 
     if args.epochs < 1 or args.batch_size < 1 or not args.lr > 0:
@@ -251,15 +242,7 @@ def cmd_finetune(args) -> int:
     if spec.model != arch.name:
         raise CliError(f"--spec {args.spec} is for {spec.model}, not {arch.name}")
     params = trained_params(args.model)
-    args.calib = require_labels(args.calib or default_data(args.model), "--calib")
-    args.data = require_labels(args.data or default_data(args.model), "--data")
-    calib = image_dataset(args.calib, arch, limit=args.calib_limit, start=args.calib_start, stop=args.calib_stop,
-                          skip_bad=args.skip_bad)
-    evalset = image_dataset(args.data, arch, limit=args.limit, start=args.start, stop=args.stop,
-                            skip_bad=args.skip_bad)
-    overlap = {str(Path(p).resolve()) for p in calib.paths} & {str(Path(p).resolve()) for p in evalset.paths}
-    if overlap:
-        raise CliError(f"fine-tuning and evaluation images overlap ({len(overlap)} images, e.g. {sorted(overlap)[0]})")
+    calib, evalset = image_sets(args, arch, "fine-tuning")
     say = (lambda m: None) if args.quiet else (lambda m: print(m, flush=True))
 
     xs, ys = [], []

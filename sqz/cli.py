@@ -9,7 +9,7 @@ from pathlib import Path
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")   # keep TensorFlow's start-up chatter off the table
 
-from sqz.cli_common import (CliError, default_data, image_dataset, machine, print_table, require_labels,
+from sqz.cli_common import (default_data, image_dataset, machine, print_table, require_labels,
                             selection_summary, trained_params, write_json)
 from sqz.errors import SqzError
 

@@ -204,7 +204,7 @@ def test_trained_weights_ship_and_score_on_the_sample(tmp_path):
 def cifar_spec():
     from model.architecture import get_architecture
     from model.trained import trained_params
-    from quant.calibrate import Calibration, make_spec
+    from quant.calibrate import Calibration
     from sqz.cli_common import image_dataset
 
     arch = get_architecture("squeezenet_cifar")
