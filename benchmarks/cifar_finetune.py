@@ -7,10 +7,11 @@ Per width W (weights and activations both W bits; input ap_fixed<9,9>, logits 16
      (calibration: the first 2,000 training images of the interleaved list, 200 per class; GPTQ rounding)
   2. python -m sqz finetune --model squeezenet_cifar --spec .../q{W}/spec.json --calib CIFAR
          --calib-limit N --epochs E --lr LR --data CIFAR --out .../ft{W}/spec.json --json .../report.json
+     (Adam, cosine from LR; all 50,000 training images, 2 epochs, by default)
 Each step is skipped when its report exists (rerun to resume). Prints the table, writes
 benchmarks/results/cifar/finetune.json.
 
-    .venv/bin/python benchmarks/cifar_finetune.py [--bits 8,6,4] [--ft-images 20000] [--epochs 1]
+    .venv/bin/python benchmarks/cifar_finetune.py [--bits 8,6,4] [--ft-images 50000] [--epochs 2]
 """
 from __future__ import annotations
 
@@ -43,9 +44,9 @@ def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__)
     ap.add_argument("--bits", default="8,6,4")
     ap.add_argument("--calib-images", type=int, default=2000)
-    ap.add_argument("--ft-images", type=int, default=20000)
-    ap.add_argument("--epochs", type=int, default=1)
-    ap.add_argument("--lr", default="8:0.001,6:0.002,4:0.005", help="fine-tuning learning rate per width")
+    ap.add_argument("--ft-images", type=int, default=50000)
+    ap.add_argument("--epochs", type=int, default=2)
+    ap.add_argument("--lr", default="8:0.00001,6:0.00001,4:0.0001", help="fine-tuning learning rate per width (Adam)")
     args = ap.parse_args()
     lrs = {int(k): v for k, v in (kv.split(":") for kv in args.lr.split(","))}
     rows = {}
@@ -67,7 +68,7 @@ def main() -> int:
         qr, fr = json.loads((q / "report.json").read_text()), json.loads((ft / "report.json").read_text())
         rows[w] = {"bits": w, "float_top1": qr["float"]["top1"], "before_top1": qr["fixed"]["top1"],
                    "after_top1": fr["fixed"]["top1"], "finetune_before_check": fr["before"]["top1"], "n": fr["n"],
-                   "finetune": {k: fr["finetune"][k] for k in ("epochs", "lr", "images", "seconds", "batch_size")},
+                   "finetune": {k: fr["finetune"][k] for k in ("epochs", "lr", "optimizer", "images", "seconds", "batch_size")},
                    "commands": ["python -m sqz " + " ".join(qargs), "python -m sqz " + " ".join(fargs)], **times}
         print(f"{w}-bit: float {100 * rows[w]['float_top1']:.2f} %  before {100 * rows[w]['before_top1']:.2f} %  "
               f"after {100 * rows[w]['after_top1']:.2f} %  (n = {rows[w]['n']})", flush=True)

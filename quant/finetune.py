@@ -152,10 +152,10 @@ def respec(spec: QuantSpec, arch: Architecture, params: dict, note: dict) -> Qua
 
 
 def finetune(arch: Architecture, params: dict, spec: QuantSpec, images: np.ndarray, labels: np.ndarray,
-             epochs: int = 1, lr: float = 1e-3, batch_size: int = 64, seed: int = 0, augment: bool = True,
-             say=print) -> tuple[dict, QuantSpec, dict]:
+             epochs: int = 1, lr: float = 1e-5, batch_size: int = 64, seed: int = 0, augment: bool = True,
+             say=print, optimizer: str = "adam") -> tuple[dict, QuantSpec, dict]:
     """Fine-tune the weights of the fixed-point network on (images, labels); returns (new params,
-    new spec, log). SGD with momentum 0.9, cosine learning rate from `lr` to 0 over all steps."""
+    new spec, log). Adam (or SGD with momentum 0.9), cosine learning rate from `lr` to 0 over all steps."""
     import math
 
     import tensorflow as tf
@@ -165,7 +165,11 @@ def finetune(arch: Architecture, params: dict, spec: QuantSpec, images: np.ndarr
     tf.random.set_seed(seed)
     rng = np.random.default_rng(seed)
     net = FixedPointTrainer(arch, params, spec)
-    opt = tf.keras.optimizers.SGD(learning_rate=lr, momentum=0.9)
+    # Adam by default: with batch norm folded in, the layers' weights differ in scale by orders of magnitude
+    # (conv1 reads pixels of +-128), and SGD at one rate for all either diverges or lets the network drift
+    # (benchmarks/cifar_finetune_lr.py measures both)
+    opt = (tf.keras.optimizers.Adam(learning_rate=lr) if optimizer == "adam"
+           else tf.keras.optimizers.SGD(learning_rate=lr, momentum=0.9))
     steps = len(images) // batch_size
     total = max(1, steps * epochs)
 
@@ -198,7 +202,7 @@ def finetune(arch: Architecture, params: dict, spec: QuantSpec, images: np.ndarr
         history.append(rec)
         say(f"finetune epoch {epoch}: loss {rec['loss']:.4f}, fixed-point train top-1 {100 * rec['train_acc_fixed']:.2f} %")
     new_params = net.shadow_params(params)
-    log = {"epochs": epochs, "lr": lr, "batch_size": batch_size, "seed": seed, "augment": augment,
+    log = {"epochs": epochs, "lr": lr, "optimizer": optimizer, "batch_size": batch_size, "seed": seed, "augment": augment,
            "images": int(len(images)), "steps": total, "history": history, "seconds": time.perf_counter() - t0,
            "trained": "weights (biases frozen: the spec carries weight codes only)"}
     new_spec = respec(spec, arch, new_params, {k: v for k, v in log.items() if k != "history"})
@@ -216,7 +220,9 @@ def add_commands(sub) -> None:
     p.add_argument("--spec", required=True, help="QuantSpec to start from (its formats are kept)")
     add_image_args(p, "fine-tuning")
     p.add_argument("--epochs", type=int, default=1)
-    p.add_argument("--lr", type=float, default=1e-3)
+    p.add_argument("--lr", type=float, default=1e-5, help="peak learning rate (cosine to 0); 1e-5 at 8 and 6 bits, "
+                                                          "1e-4 at 4 bits in BENCHMARKS.md")
+    p.add_argument("--optimizer", default="adam", choices=("adam", "sgd"))
     p.add_argument("--batch-size", type=int, default=64)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--no-augment", action="store_true", help="no random crops and flips while fine-tuning")
@@ -257,7 +263,7 @@ def cmd_finetune(args) -> int:
     before = FixedPointEmulator(arch, params, spec)
     fx0 = evaluate(before.logit_codes, evalset, 100, None, progress=not args.quiet)
     new_params, new_spec, log = finetune(arch, params, spec, images, labels, args.epochs, args.lr, args.batch_size,
-                                         args.seed, not args.no_augment, say)
+                                         args.seed, not args.no_augment, say, args.optimizer)
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
     new_spec.calibration["finetune"].update({"data": str(Path(args.calib).resolve()),
