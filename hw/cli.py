@@ -44,7 +44,8 @@ class HlsCliError(SqzError, ValueError):
 
 def add_commands(subparsers) -> None:
     p = subparsers.add_parser("hls", help="HLS project (hls4ml + sqz kernels) for a board: estimate, C simulation")
-    p.add_argument("--model", default="squeezenet1_0", help="squeezenet1_0 (trained) or squeezenet1_1 (architecture)")
+    p.add_argument("--model", default="squeezenet1_0", help="squeezenet1_0 or squeezenet_cifar (trained), or squeezenet1_1 / "
+                                                          "squeezenet_cifar_<v> (architecture)")
     group = p.add_mutually_exclusive_group(required=True)
     group.add_argument("--spec", help="QuantSpec JSON (from sqz quant / quant.calibrate.make_spec)")
     group.add_argument("--bits", type=int, help="uniform W-bit formats instead of a spec (estimates only)")
@@ -66,7 +67,8 @@ def add_commands(subparsers) -> None:
                    help="input height = width (default: the model's, 227); other sizes only with --bits "
                         "(a calibrated spec's average pool is for its own size), e.g. 224 for v1.1")
     p.add_argument("--csim", type=int, default=0, metavar="N", help="C-simulate N images against the emulator")
-    p.add_argument("--data", help="ImageNet-style folder with labels.txt for --csim")
+    p.add_argument("--data", help="ImageNet-style folder with labels.txt for --csim, or the CIFAR-10 folder "
+                                  "(its test images)")
     p.add_argument("--start", type=int, default=None, help="first labels.txt line for --csim (0-based)")
     p.add_argument("--workers", type=int, default=None, help="C-simulation processes (default: one per core)")
     p.add_argument("--json", help="write the result here")
@@ -105,12 +107,15 @@ def cmd_build(args) -> int:
 
 def _weights(arch, model_name: str, csim: bool):
     """(conv name -> (weight OIHW, bias), note): the trained weights, or seeded placeholders."""
-    if model_name == "squeezenet1_0":
-        from model.deep_compression import decode, float_params
+    from model.trained import has_trained_weights, trained_params, weights_path
 
-        return float_params(decode(arch=arch)), "trained (Deep Compression)"
+    if model_name == "squeezenet1_0":
+        return trained_params(model_name), "trained (Deep Compression)"
+    if has_trained_weights(model_name):
+        return trained_params(model_name), f"trained ({weights_path(model_name).name})"
     if csim:
-        raise HlsCliError(f"--csim needs trained weights; none ship for {model_name} (only squeezenet1_0)")
+        raise HlsCliError(f"--csim needs trained weights; none ship for {model_name} (only squeezenet1_0 and "
+                          f"the models with model/weights/<name>.npz)")
     rng = np.random.default_rng(0)
     params = {}
     for name, t in arch.conv_shapes().items():
@@ -184,7 +189,7 @@ def cmd_hls(args) -> int:
     if args.csim and not args.data:
         raise HlsCliError("--csim needs --data (a folder with labels.txt)")
     if args.csim:
-        require_labels(args.data)
+        args.data = require_labels(args.data)
     if args.input_size is not None and args.input_size != arch.input_size:
         if args.bits is None or args.csim:
             raise HlsCliError(f"--input-size {args.input_size}: only with --bits and without --csim (a calibrated "
@@ -262,12 +267,12 @@ def cmd_hls(args) -> int:
 
 
 def _csim(args, arch, params, spec, project) -> dict:
-    from model.imagenet import ImageFolderDataset
     from quant.emulator import FixedPointEmulator
+    from sqz.cli_common import image_dataset
 
     emulator = FixedPointEmulator(arch, params, spec)
     sim = project.simulator(workers=args.workers)
-    dataset = ImageFolderDataset(args.data, limit=args.csim, start=args.start)
+    dataset = image_dataset(args.data, arch, limit=args.csim, start=args.start)
     if dataset.size != arch.input_size:
         raise HlsCliError(f"--data images are {dataset.size} px, {arch.name} takes {arch.input_size}")
     n = exact = mismatched = top1 = 0

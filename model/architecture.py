@@ -73,6 +73,10 @@ class Architecture:
     in_channels: int = 3
     num_classes: int = 1000
     notes: str = ""
+    # preprocessing the weights were trained with (model/imagenet.py): BGR 0..255 minus these integer means,
+    # shorter side resized to `resize` then centre crop `input_size` (images already input_size pass untouched)
+    mean_bgr: tuple[float, float, float] = (104.0, 117.0, 123.0)
+    resize: int = 256
 
     def convs(self) -> list[Conv]:
         """Every convolution in graph order (Fire modules expanded: squeeze, expand1x1, expand3x3)."""
@@ -172,7 +176,56 @@ def squeezenet1_1() -> Architecture:
     return Architecture("squeezenet1_1", 227, layers)
 
 
-ARCHITECTURES = {"squeezenet1_0": squeezenet1_0, "squeezenet1_1": squeezenet1_1}
+# -- CIFAR-10 (issue 13) ------------------------------------------------------------------------------
+
+#: CIFAR-10 training-set channel means (B, G, R), rounded to integers so that pixels minus means stay
+#: integers (-125..141): the input format ap_fixed<9,9> holds them exactly, as for the Caffe models.
+CIFAR_MEAN_BGR = (114.0, 123.0, 125.0)
+
+#: Candidate Fire networks for 32x32 inputs, measured in BENCHMARKS.md "CIFAR-10 Fire network".
+#: (stem filters, layers): the stem is a 3x3 stride-1 conv (pad 1); then Fire modules (squeeze, expand:
+#: expand1x1 = expand3x3 = expand) and "P", a 3x3/2 max pool (two of them: 32 -> 16 -> 8); then conv10
+#: 1x1 to the 10 classes (with ReLU, as SqueezeNet's conv10 and every conv of the hardware) and the
+#: global average pool. No fully connected layer.
+CIFAR_CANDIDATES: dict[str, tuple[int, tuple]] = {
+    "a": (32, ("P", (16, 32), (16, 32), "P", (32, 64), (32, 64))),
+    "b": (48, ("P", (16, 48), (16, 48), "P", (32, 96), (48, 128))),
+    "c": (32, ((16, 32), "P", (32, 64), (32, 64), "P", (48, 96), (64, 128))),
+    "d": (48, ("P", (16, 48), (16, 48), (32, 96), "P", (32, 96), (48, 128), (64, 128))),
+    "e": (64, ((16, 64), "P", (32, 96), (32, 96), "P", (48, 128), (64, 160))),
+}
+CIFAR_DEFAULT = "b"
+
+
+def squeezenet_cifar(variant: str | None = None) -> Architecture:
+    """A Fire network for CIFAR-10 (32x32x3): 3x3 stride-1 stem, Fire modules, two 3x3/2 max pools
+    (32 -> 16 -> 8), conv10 1x1 (10 filters), global average pool. Batch norm is used in training only
+    and folded into the convolutions' weights and biases (model/cifar_train.py) before anything here
+    sees them. `squeezenet_cifar` is the chosen candidate (CIFAR_DEFAULT) under its own name, with its own
+    trained weights; `squeezenet_cifar_<v>` is every candidate (the same layers for v = CIFAR_DEFAULT)."""
+    name = "squeezenet_cifar" if variant is None else f"squeezenet_cifar_{variant}"
+    variant = variant or CIFAR_DEFAULT
+    try:
+        stem, body = CIFAR_CANDIDATES[variant]
+    except KeyError:
+        raise ArchitectureError(f"unknown squeezenet_cifar variant {variant!r}; known: "
+                                f"{', '.join(CIFAR_CANDIDATES)}") from None
+    layers: list[Layer] = [Conv("conv1", stem, 3, pad=1)]
+    n = 2
+    for item in body:
+        if item == "P":
+            layers.append(MaxPool(f"pool{n - 1}"))
+        else:
+            layers.append(Fire(f"fire{n}", item[0], item[1], item[1]))
+            n += 1
+    layers += [Conv("conv10", 10, 1), GlobalAvgPool("pool10")]
+    return Architecture(name, 32, tuple(layers), num_classes=10, mean_bgr=CIFAR_MEAN_BGR, resize=32,
+                        notes=f"CIFAR-10 Fire network, candidate {variant!r}")
+
+
+ARCHITECTURES = {"squeezenet1_0": squeezenet1_0, "squeezenet1_1": squeezenet1_1,
+                 "squeezenet_cifar": squeezenet_cifar,
+                 **{f"squeezenet_cifar_{v}": (lambda v=v: squeezenet_cifar(v)) for v in CIFAR_CANDIDATES}}
 
 
 def get_architecture(name: str) -> Architecture:

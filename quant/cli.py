@@ -8,21 +8,44 @@ from pathlib import Path
 import numpy as np
 
 
-def add_commands(sub) -> None:
-    from quant.rounding import WEIGHT_ROUNDINGS
-    from sqz.cli_common import SAMPLE_DIR
-
-    p = sub.add_parser("quantize", help="Ristretto-style dynamic fixed point: calibrate, search widths, write a QuantSpec")
-    p.add_argument("--model", default="squeezenet1_0")
-    p.add_argument("--calib", default=str(SAMPLE_DIR), help="folder of calibration images (labels.txt)")
+def add_image_args(p, what: str) -> None:
+    """--calib* (the `what` images) and --data / --start / --stop / --limit (evaluation), as quantize and
+    finetune (quant/finetune.py) share them."""
+    p.add_argument("--calib", help=f"folder of {what} images (labels.txt), or the CIFAR-10 folder (its 50,000 "
+                                   "training images); default: the model's shipped sample")
     p.add_argument("--calib-start", type=int, help="first labels.txt line of --calib to use (0-based)")
     p.add_argument("--calib-stop", type=int, help="labels.txt line of --calib to stop before")
-    p.add_argument("--calib-limit", type=int, help="at most N calibration images")
-    p.add_argument("--data", default=str(SAMPLE_DIR), help="folder of evaluation images (labels.txt)")
+    p.add_argument("--calib-limit", type=int, help=f"at most N {what} images")
+    p.add_argument("--data", help="folder of evaluation images (labels.txt), or the CIFAR-10 folder (its 10,000 test "
+                                  "images); default: the model's shipped sample")
     p.add_argument("--start", type=int, help="first labels.txt line of --data to evaluate (0-based)")
     p.add_argument("--stop", type=int)
     p.add_argument("--limit", type=int)
     p.add_argument("--skip-bad", action="store_true")
+
+
+def image_sets(args, arch, what: str = "calibration"):
+    """(the --calib images, the --data images) with the model's preprocessing; they must not overlap."""
+    from sqz.cli_common import CliError, default_data, image_dataset, require_labels
+
+    args.calib = require_labels(args.calib or default_data(args.model), "--calib")
+    args.data = require_labels(args.data or default_data(args.model), "--data")
+    calib = image_dataset(args.calib, arch, limit=args.calib_limit, start=args.calib_start, stop=args.calib_stop,
+                          skip_bad=args.skip_bad)
+    evalset = image_dataset(args.data, arch, limit=args.limit, start=args.start, stop=args.stop,
+                            skip_bad=args.skip_bad)
+    overlap = {str(Path(p).resolve()) for p in calib.paths} & {str(Path(p).resolve()) for p in evalset.paths}
+    if overlap:
+        raise CliError(f"{what} and evaluation images overlap ({len(overlap)} images, e.g. {sorted(overlap)[0]}): "
+                       f"select disjoint lines with --calib-start/--calib-stop and --start/--stop")
+    return calib, evalset
+
+
+def add_commands(sub) -> None:
+    from quant.rounding import WEIGHT_ROUNDINGS
+    p = sub.add_parser("quantize", help="Ristretto-style dynamic fixed point: calibrate, search widths, write a QuantSpec")
+    p.add_argument("--model", default="squeezenet1_0")
+    add_image_args(p, "calibration")
     p.add_argument("--margin", type=float, help="search: allowed top-1 loss vs float, absolute (0.01 = 1 point); "
                    "the README's 0.895 MB at 0.01 needs --weight-rule output (with the default min-MSE rule: "
                    "1.005 MB)")
@@ -61,13 +84,11 @@ def cmd_quantize(args) -> int:
     from tqdm import tqdm
 
     from model.architecture import get_architecture
-    from model.imagenet import ImageFolderDataset
     from quant.calibrate import Calibration, make_spec
     from quant.emulator import FixedPointEmulator
     from quant import plots
     from quant.search import SearchSet, search, weight_bytes
-    from sqz.cli_common import (CliError, machine, print_table, require_labels, selection_summary,
-                                trained_params, write_json)
+    from sqz.cli_common import CliError, machine, print_table, selection_summary, trained_params, write_json
     from sqz.evaluate import evaluate
 
     uniform = args.weight_bits is not None or args.activation_bits is not None
@@ -81,15 +102,7 @@ def cmd_quantize(args) -> int:
         raise CliError(f"--percentile must be in (0, 100], got {args.percentile}")
     arch = get_architecture(args.model)
     params = trained_params(args.model)
-    require_labels(args.calib, "--calib")
-    require_labels(args.data, "--data")
-    calib = ImageFolderDataset(args.calib, limit=args.calib_limit, start=args.calib_start, stop=args.calib_stop,
-                               skip_bad=args.skip_bad)
-    evalset = ImageFolderDataset(args.data, limit=args.limit, start=args.start, stop=args.stop, skip_bad=args.skip_bad)
-    overlap = {str(Path(p).resolve()) for p in calib.paths} & {str(Path(p).resolve()) for p in evalset.paths}
-    if overlap:
-        raise CliError(f"calibration and evaluation images overlap ({len(overlap)} images, e.g. {sorted(overlap)[0]}): "
-                       f"select disjoint lines with --calib-start/--calib-stop and --start/--stop")
+    calib, evalset = image_sets(args, arch)
     out = Path(args.out)
     work = Path(args.work) if args.work else out.with_suffix(".work")
     work.mkdir(parents=True, exist_ok=True)
@@ -128,8 +141,8 @@ def cmd_quantize(args) -> int:
     spec.save(out)
 
     # 3. held-out evaluation: float (Keras) and fixed point (emulator), resumable
-    from model.squeezenet import load_pretrained
-    keras_model = load_pretrained(args.model)
+    from model.squeezenet import build_keras, keras_weights
+    keras_model = build_keras(arch, weights=keras_weights(params))
     fl = evaluate(keras_model.predict_on_batch, evalset, args.batch_size, work / "eval_float.jsonl",
                   progress=not args.quiet)
     emulator = FixedPointEmulator(arch, params, spec)

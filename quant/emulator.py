@@ -22,8 +22,12 @@ from quant.formats import check_accumulator, to_accumulator
 Params = dict[str, tuple[np.ndarray, np.ndarray]]   # conv name -> (weight OIHW float, bias float)
 
 
-def walk(arch: Architecture, x: np.ndarray, conv: Callable, maxpool: Callable, gap: Callable) -> np.ndarray:
-    """Run the graph with the given per-layer functions (the one place the graph is traversed)."""
+def walk(arch: Architecture, x: np.ndarray, conv: Callable, maxpool: Callable, gap: Callable,
+         concat: Callable | None = None) -> np.ndarray:
+    """Run the graph with the given per-layer functions (the one place the graph is traversed);
+    `concat` joins a Fire module's two expands on channels (numpy's by default; quant/finetune.py
+    passes TensorFlow's)."""
+    concat = concat or (lambda parts: np.concatenate(parts, axis=-1))
     for layer in arch.layers:
         if isinstance(layer, Conv):
             x = conv(layer, x)
@@ -32,7 +36,7 @@ def walk(arch: Architecture, x: np.ndarray, conv: Callable, maxpool: Callable, g
         elif isinstance(layer, Fire):
             squeeze, e1, e3 = layer.convs
             s = conv(squeeze, x)
-            x = np.concatenate([conv(e1, s), conv(e3, s)], axis=-1)
+            x = concat([conv(e1, s), conv(e3, s)])
         elif isinstance(layer, GlobalAvgPool):
             x = gap(layer, x)
     return x

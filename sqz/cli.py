@@ -9,16 +9,14 @@ from pathlib import Path
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")   # keep TensorFlow's start-up chatter off the table
 
-from sqz.cli_common import (SAMPLE_DIR, CliError, machine, print_table, require_labels, selection_summary,
-                            trained_params, write_json)
+from sqz.cli_common import (default_data, image_dataset, machine, print_table, require_labels,
+                            selection_summary, trained_params, write_json)
 from sqz.errors import SqzError
 
 
-def _dataset(args, **selection):
-    from model.imagenet import ImageFolderDataset
-
-    require_labels(args.data)
-    return ImageFolderDataset(args.data, limit=args.limit, skip_bad=args.skip_bad, **selection)
+def _dataset(args, arch, **selection):
+    args.data = require_labels(args.data or default_data(arch.name))
+    return image_dataset(args.data, arch, limit=args.limit, skip_bad=args.skip_bad, **selection)
 
 
 # -- eval ------------------------------------------------------------------------------------
@@ -29,7 +27,7 @@ def cmd_eval(args) -> int:
 
     arch = get_architecture(args.model)
     selection = {"start": args.start, "stop": args.stop}
-    dataset = _dataset(args, **selection)
+    dataset = _dataset(args, arch, **selection)
     if args.spec:
         from quant.emulator import FixedPointEmulator
         from quant.spec import QuantSpec
@@ -38,11 +36,9 @@ def cmd_eval(args) -> int:
         emulator = FixedPointEmulator(arch, trained_params(args.model), spec)
         predict, precision = emulator.logit_codes, "fixed"
     else:
-        from model.squeezenet import load_pretrained
+        from model.squeezenet import build_keras, keras_weights
 
-        if args.model != "squeezenet1_0":
-            raise CliError(f"--model {args.model}: no trained weights ship for it (only squeezenet1_0)")
-        keras_model = load_pretrained(args.model)
+        keras_model = build_keras(arch, weights=keras_weights(trained_params(args.model)))
         predict = lambda x: keras_model.predict_on_batch(x)
         precision = "float"
     preds = Path(args.predictions) if args.predictions else None
@@ -69,9 +65,10 @@ def cmd_eval(args) -> int:
 
 # -- parser ------------------------------------------------------------------------------------
 
-def _add_data_args(p: argparse.ArgumentParser, default_data: bool = True) -> None:
-    p.add_argument("--data", default=str(SAMPLE_DIR) if default_data else None, required=not default_data,
-                   help="ImageNet-style folder with labels.txt (default: the shipped 100-image sample)")
+def _add_data_args(p: argparse.ArgumentParser, has_default: bool = True) -> None:
+    p.add_argument("--data", default=None, required=not has_default,
+                   help="ImageNet-style folder with labels.txt, or the CIFAR-10 folder (its 10,000 test images) "
+                        "(default: the model's shipped sample, data/imagenet_sample or data/cifar10_sample)")
     p.add_argument("--limit", type=int, help="use at most N images")
     p.add_argument("--start", type=int, help="first line of labels.txt to use (0-based)")
     p.add_argument("--stop", type=int, help="line of labels.txt to stop before")
@@ -94,7 +91,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_eval)
 
     # Later stages register their own commands (each module owns its options and JSON contract).
-    for module in ("sqz.split", "quant.cli", "hw.cli", "hw.reports_cli", "host.infer", "sqz.demo", "sqz.report"):
+    for module in ("sqz.split", "quant.cli", "hw.cli", "hw.reports_cli", "host.infer", "sqz.demo", "sqz.report",
+                   "model.cli", "quant.finetune"):   # model.cli, quant.finetune: train, finetune (issue 13)
         try:
             __import__(module, fromlist=["add_commands"]).add_commands(sub)
         except ModuleNotFoundError as e:

@@ -10,7 +10,8 @@ calibration part is dropped from the evaluation and listed in split.json.
 writes OUT/calib/ and OUT/eval/ as ImageNet-style folders (labels.txt, synset_words.txt, and the
 images as symbolic links to the originals, so nothing is copied) and OUT/split.json
 {"source", "calib": {"n", "lines"}, "eval": {"n", "lines"}, "dropped": [{"path", "same_as"}], "sha256"}.
-Default N: the first half of the shipped sample (it has 100 images), else the first 300 lines.
+Default N: the first half of a shipped sample (data/imagenet_sample, data/cifar10_sample), else the first
+300 lines. The CIFAR-10 folder of ../shared/data stands for its 10,000 test images (sqz.cli_common.require_labels).
 """
 from __future__ import annotations
 
@@ -22,8 +23,7 @@ from pathlib import Path
 
 from sqz.cli_common import SAMPLE_DIR, CliError, print_table, require_labels
 
-SHIPPED_CALIB_LINES = 50     # the shipped 100-image sample: first half calibrates, second half evaluates
-DATA_CALIB_LINES = 300       # any other --data folder: its first 300 lines calibrate
+DATA_CALIB_LINES = 300       # a --data folder other than a shipped sample: its first 300 lines calibrate
 
 
 def file_sha256(path: str | Path) -> str:
@@ -34,22 +34,26 @@ def file_sha256(path: str | Path) -> str:
     return h.hexdigest()
 
 
-def default_calib_lines(data: str | Path) -> int:
-    return SHIPPED_CALIB_LINES if Path(data).resolve() == SAMPLE_DIR.resolve() else DATA_CALIB_LINES
+def default_calib_lines(data: str | Path, n_lines: int) -> int:
+    """Half of a shipped sample (first half calibrates), else the first 300 lines."""
+    from sqz.cli_common import CIFAR_SAMPLE_DIR
+
+    shipped = Path(data).resolve() in (SAMPLE_DIR.resolve(), CIFAR_SAMPLE_DIR.resolve())
+    return n_lines // 2 if shipped else DATA_CALIB_LINES
 
 
 def split_dataset(data: str | Path, out: str | Path, calib_lines: int | None = None) -> dict:
     """Write out/calib, out/eval and out/split.json (see the module docstring); returns split.json's content."""
     from model.imagenet import LABELS_FILE, SYNSET_FILE, read_labels
 
-    data, out = Path(data), Path(out)
-    require_labels(str(data))
+    out = Path(out)
+    data = Path(require_labels(str(data)))      # a CIFAR-10 archive folder resolves to its unpacked test images
     if out.exists() and (not out.is_dir() or (any(out.iterdir()) and not (out / "split.json").exists())):
         raise CliError(f"--out {out}: exists and is not a split folder (no split.json); give a new or empty folder")
     entries = read_labels(data / LABELS_FILE)
     if not entries:
         raise CliError(f"--data {data}: {LABELS_FILE} lists no image")
-    n_calib = default_calib_lines(data) if calib_lines is None else int(calib_lines)
+    n_calib = default_calib_lines(data, len(entries)) if calib_lines is None else int(calib_lines)
     if not 0 < n_calib < len(entries):
         raise CliError(f"--calib-lines {n_calib}: {data / LABELS_FILE} has {len(entries)} images; the calibration "
                        f"part needs at least one and the evaluation part too")
@@ -103,7 +107,7 @@ def split_dataset(data: str | Path, out: str | Path, calib_lines: int | None = N
 def add_commands(sub) -> None:
     p = sub.add_parser("split", help="calibration / evaluation folders disjoint by image content (sha256)")
     p.add_argument("--data", default=str(SAMPLE_DIR), help="ImageNet-style folder (default: the shipped sample)")
-    p.add_argument("--calib-lines", type=int, help="first N lines calibrate (default: 50 of the shipped sample, "
+    p.add_argument("--calib-lines", type=int, help="first N lines calibrate (default: half of a shipped sample, "
                                                     "else 300)")
     p.add_argument("--out", required=True, help="folder to write calib/, eval/ and split.json into")
     p.set_defaults(func=cmd_split)

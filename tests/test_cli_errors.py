@@ -76,6 +76,8 @@ def _run(code: str) -> subprocess.CompletedProcess:
 
 
 def test_python_m_sqz_exits_1_with_a_traceback_on_a_bug_and_2_with_one_line_on_a_user_error():
+    from model.architecture import CIFAR_CANDIDATES
+
     bug = _run("import runpy, sqz.cli\n"
                "def broken(args):\n    raise KeyError('a bug')\n"
                "sqz.cli.cmd_eval = broken\n"
@@ -85,7 +87,8 @@ def test_python_m_sqz_exits_1_with_a_traceback_on_a_bug_and_2_with_one_line_on_a
     user = _run("import runpy, sys; sys.argv = ['sqz', 'eval', '--model', 'nonet']\n"
                 "runpy.run_module('sqz', run_name='__main__')")
     assert user.returncode == 2 and user.stderr.strip().splitlines() == [
-        "error: unknown model 'nonet'; known: squeezenet1_0, squeezenet1_1"]
+        "error: unknown model 'nonet'; known: squeezenet1_0, squeezenet1_1, squeezenet_cifar, "
+        + ", ".join(f"squeezenet_cifar_{v}" for v in CIFAR_CANDIDATES)]
 
 
 def test_every_user_error_class_is_a_sqz_error_and_old_value_error_catchers_still_work():
@@ -100,8 +103,10 @@ def test_every_user_error_class_is_a_sqz_error_and_old_value_error_catchers_stil
     from quant.fixed_point import FormatError
     from quant.spec import SpecError
     from sqz.cli_common import CliError
+    from model.cifar10 import Cifar10Error
+    from model.trained import WeightsError
 
-    for cls in (ManifestError, BoardError, HlsCliError, UnsupportedModelError, ProjectError, ArchitectureError,
+    for cls in (Cifar10Error, WeightsError, ManifestError, BoardError, HlsCliError, UnsupportedModelError, ProjectError, ArchitectureError,
                 WeightFileError, BadImageError, DatasetError, LabelsFormatError, LabelsNotFoundError, FormatError,
                 SpecError, CliError):
         assert issubclass(cls, SqzError), cls

@@ -1,0 +1,80 @@
+"""squeezenet_cifar in fixed point at 8, 6 and 4 bits, before and after Ristretto fine-tuning, on the
+10,000 CIFAR-10 test images (the bit-exact emulator; float = Keras with the folded weights).
+
+Per width W (weights and activations both W bits; input ap_fixed<9,9>, logits 16 bits, exact accumulators):
+  1. python -m sqz quantize --model squeezenet_cifar --calib CIFAR --calib-limit 2000 --data CIFAR
+         --weight-bits W --activation-bits W --out benchmarks/results/cifar/q{W}/spec.json --json .../report.json
+     (calibration: the first 2,000 training images of the interleaved list, 200 per class; GPTQ rounding)
+  2. python -m sqz finetune --model squeezenet_cifar --spec .../q{W}/spec.json --calib CIFAR
+         --calib-limit N --epochs E --lr LR --data CIFAR --out .../ft{W}/spec.json --json .../report.json
+     (Adam, cosine from LR; all 50,000 training images, 2 epochs, by default)
+Each step is skipped when its report exists (rerun to resume). Prints the table, writes
+benchmarks/results/cifar/finetune.json.
+
+    .venv/bin/python benchmarks/cifar_finetune.py [--bits 8,6,4] [--ft-images 50000] [--epochs 2]
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+CIFAR = str(ROOT.parent / "shared" / "data" / "cifar10")
+OUT = ROOT / "benchmarks" / "results" / "cifar"
+
+
+def run(args: list[str], log: Path) -> float:
+    t0 = time.perf_counter()
+    with open(log, "w") as f:
+        f.write("python -m sqz " + " ".join(args) + "\n")
+        f.flush()
+        subprocess.run([sys.executable, "-m", "sqz", *args], cwd=ROOT, check=True, stdout=f, stderr=subprocess.STDOUT)
+    return time.perf_counter() - t0
+
+
+def rel(p: Path) -> str:
+    return str(p.relative_to(ROOT))
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__)
+    ap.add_argument("--bits", default="8,6,4")
+    ap.add_argument("--calib-images", type=int, default=2000)
+    ap.add_argument("--ft-images", type=int, default=50000)
+    ap.add_argument("--epochs", type=int, default=2)
+    ap.add_argument("--lr", default="8:0.00001,6:0.00001,4:0.0001", help="fine-tuning learning rate per width (Adam)")
+    args = ap.parse_args()
+    lrs = {int(k): v for k, v in (kv.split(":") for kv in args.lr.split(","))}
+    rows = {}
+    for w in (int(b) for b in args.bits.split(",")):
+        q, ft = OUT / f"q{w}", OUT / f"ft{w}"
+        q.mkdir(parents=True, exist_ok=True)
+        ft.mkdir(parents=True, exist_ok=True)
+        qargs = ["quantize", "--model", "squeezenet_cifar", "--calib", CIFAR, "--calib-limit", str(args.calib_images),
+                 "--data", CIFAR, "--weight-bits", str(w), "--activation-bits", str(w), "--out", rel(q / "spec.json"),
+                 "--json", rel(q / "report.json"), "--work", str(ROOT / "runs" / f"q{w}.work"), "--quiet"]
+        fargs = ["finetune", "--model", "squeezenet_cifar", "--spec", rel(q / "spec.json"), "--calib", CIFAR,
+                 "--calib-limit", str(args.ft_images), "--epochs", str(args.epochs), "--lr", lrs[w], "--data", CIFAR,
+                 "--out", rel(ft / "spec.json"), "--json", rel(ft / "report.json"), "--quiet"]
+        times = {}
+        if not (q / "report.json").is_file():
+            times["quantize_s"] = run(qargs, q / "log.txt")
+        if not (ft / "report.json").is_file():
+            times["finetune_s"] = run(fargs, ft / "log.txt")
+        qr, fr = json.loads((q / "report.json").read_text()), json.loads((ft / "report.json").read_text())
+        rows[w] = {"bits": w, "float_top1": qr["float"]["top1"], "before_top1": qr["fixed"]["top1"],
+                   "after_top1": fr["fixed"]["top1"], "finetune_before_check": fr["before"]["top1"], "n": fr["n"],
+                   "finetune": {k: fr["finetune"][k] for k in ("epochs", "lr", "optimizer", "images", "seconds", "batch_size")},
+                   "commands": ["python -m sqz " + " ".join(qargs), "python -m sqz " + " ".join(fargs)], **times}
+        print(f"{w}-bit: float {100 * rows[w]['float_top1']:.2f} %  before {100 * rows[w]['before_top1']:.2f} %  "
+              f"after {100 * rows[w]['after_top1']:.2f} %  (n = {rows[w]['n']})", flush=True)
+        (OUT / "finetune.json").write_text(json.dumps({"what": __doc__.splitlines()[0], "rows": rows}, indent=1) + "\n")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

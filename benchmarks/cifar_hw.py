@@ -1,0 +1,74 @@
+"""squeezenet_cifar through the hardware flow on the PYNQ-Z2 and the Ultra96-V2: `sqz hls` (project,
+ESTIMATES, C simulation compared bit for bit with the emulator on CIFAR-10 test images) and `sqz build`
+(dry run here: no Vivado).
+
+    .venv/bin/python benchmarks/cifar_hw.py [--spec benchmarks/results/cifar/ft8/spec.json] [--csim 8]
+
+Per board, the commands it runs (recorded in the JSON):
+  python -m sqz hls --model squeezenet_cifar --spec SPEC --board B [--fps 900] --out runs/hls_cifar_B
+      --csim N --data ../shared/data/cifar10 --json benchmarks/results/cifar/hls_B.json
+  python -m sqz build --project runs/hls_cifar_B --board B --out runs/bitstreams_cifar/B
+      --json benchmarks/results/cifar/build_B.json
+PYNQ-Z2: `--fps 900` (the slowest folding that reaches 900 frames/s at 100 MHz: it leaves the LUT and
+BRAM headroom issue 13 asks for); Ultra96-V2: the default folding (the fastest whose estimate fits),
+at its default 150 MHz. Every resource and speed figure is an ESTIMATE (hw/estimate.py), not synthesis.
+Writes benchmarks/results/cifar/hw.json.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from hw.boards import get_board  # noqa: E402
+
+CIFAR = str(ROOT.parent / "shared" / "data" / "cifar10")
+OUT = ROOT / "benchmarks" / "results" / "cifar"
+BOARDS = {"pynq-z2": ["--fps", "900"], "ultra96-v2": []}
+
+
+def sqz(args: list[str]) -> float:
+    t0 = time.perf_counter()
+    subprocess.run([sys.executable, "-m", "sqz", *args], cwd=ROOT, check=True, stdout=subprocess.DEVNULL)
+    return time.perf_counter() - t0
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__)
+    ap.add_argument("--spec", default="benchmarks/results/cifar/ft8/spec.json")
+    ap.add_argument("--csim", type=int, default=8)
+    args = ap.parse_args()
+    rows = {}
+    for board, extra in BOARDS.items():
+        hls_json, build_json = OUT / f"hls_{board}.json", OUT / f"build_{board}.json"
+        hls = ["hls", "--model", "squeezenet_cifar", "--spec", args.spec, "--board", board, *extra,
+               "--out", f"runs/hls_cifar_{board}", "--csim", str(args.csim), "--data", CIFAR, "--json", str(hls_json)]
+        build = ["build", "--project", f"runs/hls_cifar_{board}", "--board", board,
+                 "--out", f"runs/bitstreams_cifar/{board}", "--json", str(build_json)]
+        hls_s, build_s = sqz(hls), sqz(build)
+        h, b = json.loads(hls_json.read_text()), json.loads(build_json.read_text())
+        e = h["estimate"]
+        budget = get_board(board).budget()
+        util = {k: round(100 * e[k] / budget[k], 1) for k in ("dsp", "bram18", "lut")}
+        rows[board] = {"estimate": e, "utilisation_percent": util, "fits": h["fits"], "budget": h["budget"], "csim": h["csim"],
+                       "reuse": h["reuse"], "build": {"built": b["built"], "steps": b["steps"]},
+                       "commands": ["python -m sqz " + " ".join(hls), "python -m sqz " + " ".join(build)],
+                       "hls_s": hls_s, "build_s": build_s}
+        c = h["csim"]
+        print(f"{board}: {e['fps']:.0f} fps @ {e['clock_mhz']:g} MHz, DSP {e['dsp']}, BRAM18 {e['bram18']}, LUT {e['lut']}"
+              f" ({util})"
+              f" (fits {h['fits']}); C simulation {c['bit_exact']}/{c['n']} bit-exact; build: built={b['built']}",
+              flush=True)
+    (OUT / "hw.json").write_text(json.dumps({"what": __doc__.splitlines()[0], "spec": args.spec, "boards": rows},
+                                            indent=1) + "\n")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

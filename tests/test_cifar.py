@@ -1,0 +1,270 @@
+"""Issue 13: the CIFAR-10 loader and resolver, squeezenet_cifar, its training (smoke), batch-norm
+folding, the trained weights, and Ristretto fine-tuning's fixed-point forward pass."""
+from __future__ import annotations
+
+import io
+import json
+import tarfile
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from model.cifar10 import ARCHIVES, CLASSES, Cifar10Error, is_cifar10_folder, unpack
+from tests.conftest import ROOT
+
+SHARED_CIFAR = ROOT.parent / "shared" / "data" / "cifar10"
+SAMPLE = ROOT / "data" / "cifar10_sample"
+
+
+def _jpeg(seed: int) -> bytes:
+    rng = np.random.default_rng(seed)
+    buf = io.BytesIO()
+    Image.fromarray(rng.integers(0, 256, (32, 32, 3), dtype=np.uint8)).save(buf, "JPEG")
+    return buf.getvalue()
+
+
+def _archive(path: Path, split: str, per_class: int, extra: dict | None = None) -> None:
+    with tarfile.open(path, "w:gz") as tar:
+        files = {f"{split}/{c}/{i:04d}.jpg": _jpeg(10 * k + i) for k, c in enumerate(CLASSES) for i in range(per_class)}
+        files.update(extra or {})
+        for name, data in files.items():
+            info = tarfile.TarInfo(name)
+            info.size = len(data)
+            tar.addfile(info, io.BytesIO(data))
+
+
+@pytest.fixture
+def cache(tmp_path, monkeypatch):
+    monkeypatch.setenv("SQZ_CACHE", str(tmp_path / "cache"))
+    return tmp_path / "cache"
+
+
+@pytest.fixture
+def tiny_cifar(tmp_path, cache):
+    folder = tmp_path / "cifar10"
+    folder.mkdir()
+    _archive(folder / ARCHIVES["train"], "train", 4)
+    _archive(folder / ARCHIVES["test"], "test", 2)
+    return folder
+
+
+# -- loader and resolver -------------------------------------------------------------------------
+
+def test_unpack_once_into_the_cache_interleaved_labels(tiny_cifar, cache):
+    from model.imagenet import ImageFolderDataset
+
+    root = unpack(tiny_cifar, "train")
+    assert root.parent.parent == cache and not str(root).startswith(str(ROOT))
+    lines = (root / "labels.txt").read_text().splitlines()
+    assert len(lines) == 40
+    assert [int(l.split()[1]) for l in lines[:10]] == list(range(10))     # every class in any prefix
+    assert (root / "synset_words.txt").read_text().split() == list(CLASSES)
+    stamp = (root / "labels.txt").stat().st_mtime_ns
+    assert unpack(tiny_cifar, "train") == root and (root / "labels.txt").stat().st_mtime_ns == stamp  # once
+    ds = ImageFolderDataset(root, size=32, resize=32)
+    assert ds.num_classes == 10 and len(ds) == 40
+    x, y, _ = next(ds.batches(40))
+    assert x.shape == (40, 32, 32, 3) and sorted(set(y.tolist())) == list(range(10))
+
+
+def test_bad_archives_are_refused_with_the_member_named(tmp_path, cache):
+    folder = tmp_path / "bad"
+    folder.mkdir()
+    _archive(folder / ARCHIVES["test"], "test", 1, {"test/unicorn/0000.jpg": _jpeg(0)})
+    with pytest.raises(Cifar10Error, match="unicorn"):
+        unpack(folder, "test")
+    _archive(folder / ARCHIVES["test"], "test", 1, {"../evil.jpg": _jpeg(0)})
+    with pytest.raises(Cifar10Error, match="evil"):
+        unpack(folder, "test")
+    (folder / ARCHIVES["test"]).write_bytes(b"not a gzip file")
+    with pytest.raises(Cifar10Error, match="not a readable"):
+        unpack(folder, "test")
+    with pytest.raises(Cifar10Error, match="not found"):
+        unpack(folder, "train")
+    assert not list(cache.glob("cifar10/test-*"))        # nothing half-written was left as a split
+
+
+def test_a_bad_image_is_named_or_skipped_as_for_imagenet(tmp_path, cache):
+    from model.imagenet import BadImageError, ImageFolderDataset
+
+    folder = tmp_path / "c"
+    folder.mkdir()
+    _archive(folder / ARCHIVES["test"], "test", 1, {"test/cat/0001.jpg": b"\xff\xd8 truncated"})
+    root = unpack(folder, "test")
+    with pytest.raises(BadImageError, match="cat/0001.jpg"):
+        list(ImageFolderDataset(root, size=32, resize=32).batches(4))
+    ds = ImageFolderDataset(root, size=32, resize=32, skip_bad=True)
+    assert sum(len(y) for _, y, _ in ds.batches(4)) == 10 and len(ds.skipped) == 1
+
+
+def test_resolver_test_for_data_train_for_calib_else_error(tiny_cifar, tmp_path):
+    from sqz.cli import main
+    from sqz.cli_common import CliError, require_labels
+
+    assert is_cifar10_folder(tiny_cifar) and not is_cifar10_folder(SAMPLE)
+    assert Path(require_labels(str(tiny_cifar), "--data")).name.startswith("test-")
+    assert Path(require_labels(str(tiny_cifar), "--calib")).name.startswith("train-")
+    assert require_labels(str(SAMPLE)) == str(SAMPLE)                 # labels.txt: as it is
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(CliError, match="no labels.txt"):
+        require_labels(str(tmp_path / "empty"))
+    assert main(["eval", "--model", "squeezenet_cifar", "--data", str(tmp_path / "empty")]) == 2
+
+
+def test_the_shared_cifar10_test_split_has_10000_images(cache):
+    root = unpack(SHARED_CIFAR, "test")
+    lines = (root / "labels.txt").read_text().splitlines()
+    assert len(lines) == 10_000
+    assert np.bincount([int(l.split()[1]) for l in lines]).tolist() == [1000] * 10
+
+
+# -- the architecture and the estimator -----------------------------------------------------------
+
+def test_squeezenet_cifar_shapes_and_hardware_ops():
+    from hw.ops.registry import build_ops, check_architecture
+    from model.architecture import Conv, Fire, get_architecture
+
+    arch = get_architecture("squeezenet_cifar")
+    check_architecture(arch)
+    assert arch.layers[0] == Conv("conv1", arch.layers[0].filters, 3, stride=1, pad=1)
+    sizes = [out[0] for layer, _, out in arch.shapes() if isinstance(layer, Fire)]
+    assert set(sizes) == {16, 8} and sizes == sorted(sizes, reverse=True)
+    assert arch.shapes()[-1][2] == (1, 1, 10) and arch.num_classes == 10
+    kinds = [op.kind for op in build_ops(arch, 8)]
+    assert kinds.count("maxpool") == 2 and kinds[-1] == "gap" and "dense" not in kinds
+
+
+def test_squeezenet_cifar_estimate_fits_pynq_z2_within_issue_limits():
+    from hw.estimate import choose_reuse, estimate
+    from model.architecture import get_architecture
+
+    arch = get_architecture("squeezenet_cifar")
+    limits = {"lut": 0.8, "bram18": 0.9, "dsp": 1.0, "lutram": 1.0, "uram": 1.0}
+    e = estimate(arch, "pynq-z2", 8, choose_reuse(arch, "pynq-z2", 8, utilisation_limit=limits))
+    assert e.fits and e.utilisation["lut"] <= 80 and e.utilisation["bram18"] <= 90
+    assert e.clock_mhz == 100 and e.fps >= 900
+
+
+# -- training, folding, weights ------------------------------------------------------------------
+
+def test_batchnorm_folding_gives_the_trained_network():
+    import keras
+
+    from model.architecture import get_architecture
+    from model.cifar_train import build_train_model, fold_batchnorm
+    from model.squeezenet import build_keras, keras_weights
+
+    arch = get_architecture("squeezenet_cifar")
+    model = build_train_model(arch)
+    rng = np.random.default_rng(0)
+    for layer in model.layers:
+        if isinstance(layer, keras.layers.BatchNormalization):
+            c = layer.gamma.shape[0]
+            layer.set_weights([rng.uniform(0.5, 1.5, c), rng.normal(0, 0.2, c), rng.normal(0, 0.5, c),
+                               rng.uniform(0.5, 2.0, c)])
+    x = rng.normal(0, 60, (4, 32, 32, 3)).astype(np.float32)
+    folded = build_keras(arch, softmax=False, weights=keras_weights(fold_batchnorm(model, arch)))
+    np.testing.assert_allclose(folded.predict_on_batch(x), model.predict_on_batch(x), rtol=1e-4, atol=1e-4)
+
+
+def test_train_smoke_checkpoints_and_resumes(tiny_cifar, tmp_path):
+    from model.architecture import get_architecture
+    from model.cifar_train import train
+    from model.trained import load_params
+
+    arch = get_architecture("squeezenet_cifar")
+    out, weights = tmp_path / "run", tmp_path / "w.npz"
+    first = train(arch, str(tiny_cifar), out, epochs=2, batch_size=8, stop_after=1, say=lambda m: None)
+    assert len(first["history"]) == 1 and (out / "checkpoint.npz").is_file()
+    said = []
+    s = train(arch, str(tiny_cifar), out, epochs=2, batch_size=8, weights_out=weights, plot=tmp_path / "p.png",
+              say=said.append)
+    assert said[0].startswith("resumed") and [h["epoch"] for h in s["history"]] == [1, 2]
+    assert s["history"][0] == first["history"][0]
+    params, meta = load_params(weights, arch)
+    assert set(params) == {c.name for c in arch.convs()} and meta["config"]["epochs"] == 2
+    assert (tmp_path / "p.png").stat().st_size > 1000
+    assert s["folded_test_acc"] == pytest.approx(s["test_acc"], abs=0.051)   # 20 test images: one may flip
+
+
+def test_trained_weights_ship_and_score_on_the_sample(tmp_path):
+    from sqz.cli import main
+
+    out = tmp_path / "eval.json"
+    assert main(["eval", "--model", "squeezenet_cifar", "--json", str(out), "--quiet"]) == 0   # default: the sample
+    r = json.loads(out.read_text())
+    assert r["n"] == 200 and r["top1"] > 0.7
+
+
+# -- fine-tuning ------------------------------------------------------------------------------------
+
+@pytest.fixture(scope="module")
+def cifar_spec():
+    from model.architecture import get_architecture
+    from model.trained import trained_params
+    from quant.calibrate import Calibration
+    from sqz.cli_common import image_dataset
+
+    arch = get_architecture("squeezenet_cifar")
+    params = trained_params("squeezenet_cifar")
+    x, y, _ = next(image_dataset(str(SAMPLE), arch).batches(200))
+    cal = Calibration(arch, params)
+    cal.add_batch(x[:100])
+    return arch, params, cal, x, y
+
+
+@pytest.mark.parametrize("bits", [8, 4])
+def test_finetune_forward_pass_is_the_emulator_bit_for_bit(cifar_spec, bits):
+    from quant.calibrate import make_spec
+    from quant.emulator import FixedPointEmulator
+    from quant.finetune import FixedPointTrainer
+
+    arch, params, cal, x, _ = cifar_spec
+    spec = make_spec(cal, bits, bits)
+    ref = FixedPointEmulator(arch, params, spec).logit_codes(x[100:])
+    got = FixedPointTrainer(arch, params, spec).logits(x[100:]).numpy() * 2.0 ** spec.logit_format.frac
+    assert np.array_equal(got, ref)
+
+
+def test_finetune_cli_writes_a_spec_the_emulator_and_hls_read(cifar_spec, tmp_path):
+    from quant.emulator import FixedPointEmulator
+    from quant.spec import QuantSpec
+    from sqz.cli import main
+
+    arch, params, cal, x, _ = cifar_spec
+    from quant.calibrate import make_spec
+
+    spec0 = tmp_path / "q4.json"
+    make_spec(cal, 4, 4).save(spec0)
+    out, report = tmp_path / "ft.json", tmp_path / "report.json"
+    assert main(["finetune", "--model", "squeezenet_cifar", "--spec", str(spec0), "--calib", str(SAMPLE),
+                 "--calib-stop", "100", "--data", str(SAMPLE), "--start", "100", "--epochs", "1", "--batch-size", "50",
+                 "--lr", "0.01", "--out", str(out), "--json", str(report), "--quiet"]) == 0
+    r = json.loads(report.read_text())
+    for key in ("float", "fixed", "before", "n", "weight_bits", "activation_bits", "saturations", "finetune"):
+        assert key in r
+    assert r["n"] == 100 and r["finetune"]["images"] == 100
+    new = QuantSpec.load(out, arch)
+    old = QuantSpec.load(spec0, arch)
+    assert new.weights is not None and new.weight_bits() == old.weight_bits()
+    changed = sum(int(np.count_nonzero(new.weights[n] != old.weights[n])) for n in new.weights)
+    assert changed > 0                                         # the update reached the weight codes
+    FixedPointEmulator(arch, params, new).logit_codes(x[:4])   # accumulators re-derived: the emulator accepts it
+    assert main(["finetune", "--model", "squeezenet_cifar", "--spec", str(spec0), "--calib", str(SAMPLE),
+                 "--data", str(SAMPLE), "--out", str(out), "--quiet"]) == 2          # overlapping images
+
+
+def test_hls_project_for_pynq_z2_at_900_fps(tmp_path):
+    from sqz.cli import main
+
+    out = tmp_path / "hls.json"
+    assert main(["hls", "--model", "squeezenet_cifar", "--bits", "8", "--board", "pynq-z2", "--fps", "900",
+                 "--out", str(tmp_path / "prj"), "--json", str(out)]) == 0
+    r = json.loads(out.read_text())
+    assert r["budget"]["met"] and r["fits"] and r["estimate"]["fps"] >= 900
+    assert r["estimate"]["lut"] <= 0.8 * 53_200 and r["estimate"]["bram18"] <= 0.9 * 280
+    manifest = json.loads((tmp_path / "prj" / "manifest.json").read_text())
+    assert manifest["model"] == "squeezenet_cifar"
+    assert manifest["input"]["shape"] == [32, 32, 3] and manifest["output"]["n"] == 10
