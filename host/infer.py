@@ -112,7 +112,8 @@ def run_infer(bitstream_dir, data_dir, sim: str | None = "emulator", project=Non
     setup_s = time.perf_counter() - t_setup
     reference = _reference(folder, manifest, board)
     size = manifest.input.shape[0]
-    dataset = ImageFolderDataset(data_dir, limit=limit, start=start, stop=stop, skip_bad=skip_bad, size=size)
+    dataset = ImageFolderDataset(data_dir, limit=limit, start=start, stop=stop, skip_bad=skip_bad, size=size,
+                                 resize=manifest.input.resize, mean_bgr=manifest.input.mean_bgr)  # as trained
     done = _read_done(csv_path) if resume else {}
     wanted = set(dataset.paths)
     done = {p: r for p, r in done.items() if p in wanted}

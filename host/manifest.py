@@ -55,6 +55,10 @@ class InputInfo:
     layout: str = "HWC, row-major"
     cpp_type: str | None = None          # hls4ml's C++ type name (project-specific)
     bridge_name: str | None = None       # hls4ml's input variable name (project-specific)
+    # The preprocessing the model was trained with (Caffe's): BGR, the shorter side resized to `resize`, centre
+    # crop to `shape`, minus `mean_bgr` per channel (images already of the input size pass untouched).
+    mean_bgr: tuple = (104.0, 117.0, 123.0)
+    resize: int = 256
 
 
 @dataclass(frozen=True)
@@ -167,7 +171,7 @@ class Manifest:
             "top": self.top, "hls4ml_top": self.hls4ml_top, "hls4ml": self.tools.hls4ml,
             "tools": _asdict(self.tools), "backend": self.backend, "io_type": self.io_type,
             "fused_fire": self.fused_fire, "fifo_depths": list(self.fifo_depths),
-            "input": {**_asdict(self.input), "shape": list(self.input.shape)},
+            "input": {**_asdict(self.input), "shape": list(self.input.shape), "mean_bgr": list(self.input.mean_bgr)},
             "output": _asdict(self.output),
             "axi": self.axi.to_json(),
             "weight_load": wl,
@@ -208,7 +212,11 @@ class Manifest:
         inp = InputInfo(shape, inp_f.get("format", str), inp_f.get("frac", int),
                         inp_f.get("layout", str, required=False, default=InputInfo.layout),
                         inp_f.get("cpp_type", str, required=False, nullable=True),
-                        inp_f.get("bridge_name", str, required=False, nullable=True))
+                        inp_f.get("bridge_name", str, required=False, nullable=True),
+                        tuple(inp_f.get_list("mean_bgr", float, required=False, default=list(InputInfo.mean_bgr))),
+                        inp_f.get("resize", int, required=False, default=InputInfo.resize))
+        if len(inp.mean_bgr) != 3:
+            raise inp_f.error("mean_bgr", f"expected 3 values (B, G, R), got {list(inp.mean_bgr)}")
         out_f = top.sub("output")
         out = OutputInfo(out_f.get("n", int), out_f.get("format", str), out_f.get("frac", int),
                          out_f.get("meaning", str, required=False, default=OutputInfo.meaning),

@@ -507,6 +507,19 @@ def design_resources(design: Design) -> Resources:
                      fps=round(float(est.fps), 2), fits=bool(est.fits))
 
 
+def class_names(arch) -> list[str] | None:
+    """The names of the model's classes, index = logit (the board shows them): CIFAR-10's ten, ImageNet's
+    synset words from the shipped sample."""
+    if arch.num_classes == 10:
+        from model.cifar10 import CLASSES
+        return list(CLASSES)
+    synsets = Path(__file__).resolve().parents[1] / "data" / "imagenet_sample" / "synset_words.txt"
+    if arch.num_classes == 1000 and synsets.exists():
+        from model.imagenet import read_synset_words
+        return read_synset_words(synsets)[1]
+    return None
+
+
 def write_manifest(path: Path, design: Design, key: str, packing: AxiPacking, model,
                    stream: WeightStream | None = None) -> Manifest:
     """manifest.json (host/manifest.py), and the spec beside it (spec.json + its weight codes, if any)."""
@@ -523,7 +536,8 @@ def write_manifest(path: Path, design: Design, key: str, packing: AxiPacking, mo
         clock_mhz=design.clock_mhz, top=TOP,
         input=InputInfo(shape=(design.input_size, design.input_size, design.arch.in_channels),
                         format=str(design.spec.input), frac=design.spec.input.frac, layout="HWC, row-major",
-                        cpp_type=in_t, bridge_name=inp.name),
+                        cpp_type=in_t, bridge_name=inp.name, mean_bgr=tuple(design.arch.mean_bgr),
+                        resize=design.arch.resize),
         output=OutputInfo(n=int(np.prod(out.shape)), format=str(logit), frac=logit.frac,
                           meaning="logits (no softmax)", cpp_type=out_t),
         axi=packing, spec=spec, tools=ToolVersions(hls4ml=metadata.version("hls4ml")),
@@ -536,6 +550,7 @@ def write_manifest(path: Path, design: Design, key: str, packing: AxiPacking, mo
                             if isinstance(getattr(v, "pragma", None), tuple) and v.pragma[0] == "stream"}),
         csim={"library": LIBRARY, "build": BUILD_SCRIPT, "double": f"{PROJECT_NAME}_double",
               "float": f"{PROJECT_NAME}_float", "axi": "sqz_axi_run"},
-        reuse=design.reuse, trace=_trace_entries(model, design), layers=[p.to_json() for p in design.layers])
+        reuse=design.reuse, trace=_trace_entries(model, design), layers=[p.to_json() for p in design.layers],
+        class_names=class_names(design.arch))
     manifest.save(path / MANIFEST)
     return manifest

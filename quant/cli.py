@@ -73,7 +73,7 @@ def add_commands(sub) -> None:
     q = sub.add_parser("sqnr", help="per-layer error of the fixed-point emulator against float (SQNR in dB)")
     q.add_argument("--model", default="squeezenet1_0")
     q.add_argument("--spec", required=True, help="QuantSpec JSON")
-    q.add_argument("--data", default=str(SAMPLE_DIR), help="images (labels.txt folder)")
+    q.add_argument("--data", help="images (labels.txt folder, or the CIFAR-10 folder); default: the model's sample")
     q.add_argument("--start", type=int)
     q.add_argument("--limit", type=int, default=16, help="images to compare (default 16)")
     q.add_argument("--json", help="write {\"model\", \"spec\", \"n\", \"layers\": [{\"layer\", \"sqnr_db\", ...}]} here")
@@ -202,17 +202,16 @@ def _summary(bits: dict[str, int]) -> str:
 
 def cmd_sqnr(args) -> int:
     from model.architecture import get_architecture
-    from model.imagenet import ImageFolderDataset
     from quant.compare import layer_sqnr
     from quant.spec import QuantSpec
-    from sqz.cli_common import CliError, machine, require_labels, trained_params, write_json
+    from sqz.cli_common import CliError, default_data, image_dataset, machine, require_labels, trained_params, write_json
 
     if args.limit is not None and args.limit < 1:
         raise CliError(f"--limit must be >= 1, got {args.limit}")
     arch = get_architecture(args.model)
     spec = QuantSpec.load(args.spec, arch)
-    require_labels(args.data)
-    dataset = ImageFolderDataset(args.data, limit=args.limit, start=args.start)
+    args.data = require_labels(args.data or default_data(args.model))
+    dataset = image_dataset(args.data, arch, limit=args.limit, start=args.start)
     images = np.concatenate([x for x, _, _ in dataset.batches(16)]) if len(dataset) else None
     if images is None:
         raise CliError(f"--data {args.data}: no images selected")

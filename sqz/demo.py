@@ -30,9 +30,15 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from sqz.cli_common import ROOT, SAMPLE_DIR, CliError, write_json
+from sqz.cli_common import ROOT, CliError, write_json
 
 SWEEP_WEIGHT_BITS = (16, 8, 6, 5, 4)     # the uniform-width curve; activations stay at 8 bits
+# The model a board runs by default, and the hls options its design point needs. Full SqueezeNet does not fit
+# the PYNQ-Z2 or the Ultra96-V2 (BENCHMARKS); squeezenet_cifar (issue 13) does. On the PYNQ-Z2 the folding
+# is held at 900 frames/s: the fastest one that fits needs LUT 86 %, over the 80 % timing closure wants.
+BOARD_DEFAULTS = {"pynq-z2": ("squeezenet_cifar", ["--fps", "900"]), "ultra96-v2": ("squeezenet_cifar", [])}
+DEFAULT_MODEL = "squeezenet1_0"
+SHIPPED_MODELS = ("squeezenet1_0", "squeezenet_cifar", "squeezenet1_1")   # named when a model does not fit
 DEFAULT_BITS = 8
 CODE_DIRS = ("quant", "hw", "host", "model", "sqz")
 CODE_SUFFIXES = {".py", ".h", ".hpp", ".cpp", ".tcl", ".ipynb"}
@@ -140,6 +146,10 @@ class StepRunner:
         return rec
 
 
+def _board_model(board: str) -> str:
+    return BOARD_DEFAULTS.get(board, (DEFAULT_MODEL, []))[0]
+
+
 def board_fit(model: str, board: str, bits: int = DEFAULT_BITS) -> dict:
     """Does the model fit the board by the estimate (uniform formats; the folding and UltraRAM weights
     sqz hls would choose)? Checked before anything runs."""
@@ -153,12 +163,10 @@ def board_fit(model: str, board: str, bits: int = DEFAULT_BITS) -> dict:
 def model_for_board(board: str, preferred: str) -> tuple[str, dict, list[dict]]:
     """(model to use, its fit, fits of the others tried): the preferred model if it fits, else the first
     known model that does, else the preferred one (the nearest is named in the message)."""
-    from model.architecture import ARCHITECTURES
-
     first = board_fit(preferred, board)
     if first["fits"]:
         return preferred, first, []
-    tried = [board_fit(m, board) for m in ARCHITECTURES if m != preferred]
+    tried = [board_fit(m, board) for m in SHIPPED_MODELS if m != preferred]
     return preferred, first, tried
 
 
@@ -201,10 +209,12 @@ def plan_steps(args, model: str, fits: bool) -> list[Step]:
                        str(args.sqnr_images), "--json", str(out / "sqnr.json")],
                       [spec, q / "spec.weights.npz", evald], [out / "sqnr.json"]))
     project = out / f"hls_{args.board}"
+    hls_options = BOARD_DEFAULTS.get(args.board, (None, []))[1] if model == _board_model(args.board) else []
     steps.append(Step("hls", f"HLS project for {args.board}, its resource estimate, C simulation of "
                              f"{args.csim} images against the emulator",
                       ["hls", "--model", model, "--spec", str(spec), "--board", args.board, "--out", str(project),
-                       "--csim", str(args.csim), "--data", str(evald), "--json", str(out / "hls.json")],
+                       "--csim", str(args.csim), "--data", str(evald), "--json", str(out / "hls.json"),
+                       *hls_options],
                       [spec, q / "spec.weights.npz", evald], [out / "hls.json"]))
     if fits:
         bits_dir = out / "bitstreams" / args.board
@@ -233,11 +243,14 @@ def add_commands(sub) -> None:
     p = sub.add_parser("demo", help="the whole flow on the shipped defaults: quantize, HLS + C simulation, build, "
                                     "simulated board, float vs fixed-point report")
     p.add_argument("--board", default="zcu104", help=f"{', '.join(BOARDS)} (default zcu104)")
-    p.add_argument("--model", default=None, help="default: squeezenet1_0")
-    p.add_argument("--data", default=str(SAMPLE_DIR),
-                   help="ImageNet-style folder (default: the shipped 100-image sample, split in halves); another "
-                        "folder calibrates on its first 300 lines and evaluates on the rest")
-    p.add_argument("--calib-lines", type=int, help="calibration lines of --data (default 50 / 300)")
+    p.add_argument("--model", default=None, help="default: squeezenet1_0; squeezenet_cifar on pynq-z2 and ultra96-v2 "
+                                                 "(full SqueezeNet does not fit them)")
+    p.add_argument("--data", default=None,
+                   help="image folder (default: the model's shipped sample, split in halves: data/imagenet_sample "
+                        "or data/cifar10_sample); another folder (the CIFAR-10 folder of ../shared/data: its 10,000 "
+                        "test images) calibrates on its first 300 lines and evaluates on the rest")
+    p.add_argument("--calib-lines", type=int, help="calibration lines of --data (default: half a shipped sample, "
+                                                   "else 300)")
     p.add_argument("--out", default=str(ROOT / "demo"), help="folder for every step's files (default: demo/)")
     p.add_argument("--csim", type=int, default=4, help="images to C-simulate (default 4)")
     p.add_argument("--sqnr-images", type=int, default=16, help="images for the per-layer SQNR (default 16)")
@@ -262,9 +275,12 @@ def cmd_demo(args) -> int:
     from hw.boards import get_board
     from model.architecture import get_architecture
 
-    get_board(args.board)
-    model = args.model or "squeezenet1_0"
+    from sqz.cli_common import default_data
+
+    args.board = get_board(args.board).name
+    model = args.model or _board_model(args.board)
     get_architecture(model)
+    args.data = args.data or default_data(model)
     if not Path(args.data).is_dir():
         raise CliError(f"--data {args.data}: no such folder")
     out = Path(args.out)

@@ -202,6 +202,9 @@ def thumbnail(path: Path, size: int = 96) -> bytes | None:
     try:
         with Image.open(path) as img:
             img = img.convert("RGB")
+            if max(img.size) < size:           # CIFAR's 32 x 32: enlarged, pixels kept sharp
+                scale = size / max(img.size)
+                img = img.resize((round(img.width * scale), round(img.height * scale)), Image.NEAREST)
             img.thumbnail((size, size))
             buf = io.BytesIO()
             img.save(buf, format="JPEG", quality=85)
