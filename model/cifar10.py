@@ -17,7 +17,6 @@ link, ``..``) is refused with the archive and the member named, before anything 
 """
 from __future__ import annotations
 
-import hashlib
 import os
 import shutil
 import tarfile
@@ -25,6 +24,7 @@ import tempfile
 from pathlib import Path
 
 from sqz.errors import SqzError
+from sqz.files import file_sha256
 
 CLASSES = ("airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck")
 ARCHIVES = {"train": "cifar10_train_jpg.tar.gz", "test": "cifar10_test_jpg.tar.gz"}
@@ -55,14 +55,6 @@ def _interleaved(name: str) -> tuple:
     return (Path(fname).stem, CLASSES.index(cls), fname)
 
 
-def _sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
-
-
 def _members(archive: Path, split: str, tar: tarfile.TarFile) -> list[tarfile.TarInfo]:
     """The image members, checked: every member is split/, split/<class>/ or split/<class>/<file>."""
     files = []
@@ -89,7 +81,7 @@ def unpack(folder, split: str) -> Path:
     archive = Path(folder) / ARCHIVES[split]
     if not archive.is_file():
         raise Cifar10Error(f"{archive}: CIFAR-10 archive not found")
-    digest = _sha256(archive)
+    digest = file_sha256(archive)
     dest = cache_root() / "cifar10" / f"{split}-{digest[:16]}-{LAYOUT}"
     if (dest / "labels.txt").is_file():
         return dest

@@ -212,9 +212,9 @@ def cmd_sqnr(args) -> int:
     spec = QuantSpec.load(args.spec, arch)
     args.data = require_labels(args.data or default_data(args.model))
     dataset = image_dataset(args.data, arch, limit=args.limit, start=args.start)
-    images = np.concatenate([x for x, _, _ in dataset.batches(16)]) if len(dataset) else None
-    if images is None:
+    if not len(dataset):
         raise CliError(f"--data {args.data}: no images selected")
+    images = np.concatenate([x for x, _, _ in dataset.batches(16)])
     t0 = time.perf_counter()
     rows = layer_sqnr(arch, trained_params(args.model), spec, images)
     print(f"{args.model}: fixed point ({args.spec}) vs float on {len(images)} images of {args.data}")

@@ -31,6 +31,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from sqz.cli_common import ROOT, CliError, write_json
+from sqz.files import file_sha256
 
 SWEEP_WEIGHT_BITS = (16, 8, 6, 5, 4)     # the uniform-width curve; activations stay at 8 bits
 # The model a board runs by default, and the hls options its design point needs. Full SqueezeNet does not fit
@@ -52,20 +53,12 @@ def hash_paths(paths) -> str:
         if p.is_dir():
             files = sorted(f for f in p.rglob("*") if f.is_file())
             for f in files:
-                h.update(str(f.relative_to(p)).encode() + b"\0" + _file_digest(f))
+                h.update(str(f.relative_to(p)).encode() + b"\0" + file_sha256(f).encode())
         elif p.is_file():
-            h.update(p.name.encode() + b"\0" + _file_digest(p))
+            h.update(p.name.encode() + b"\0" + file_sha256(p).encode())
         else:
             h.update(str(p).encode() + b"\0missing")
     return h.hexdigest()
-
-
-def _file_digest(path: Path) -> bytes:
-    d = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            d.update(block)
-    return d.digest()
 
 
 def code_hash() -> str:
@@ -160,14 +153,13 @@ def board_fit(model: str, board: str, bits: int = DEFAULT_BITS) -> dict:
             "utilisation": {k: round(v, 1) for k, v in est.utilisation.items()}, "over": list(est.over_budget)}
 
 
-def model_for_board(board: str, preferred: str) -> tuple[str, dict, list[dict]]:
-    """(model to use, its fit, fits of the others tried): the preferred model if it fits, else the first
-    known model that does, else the preferred one (the nearest is named in the message)."""
-    first = board_fit(preferred, board)
-    if first["fits"]:
-        return preferred, first, []
-    tried = [board_fit(m, board) for m in SHIPPED_MODELS if m != preferred]
-    return preferred, first, tried
+def fit_and_alternatives(board: str, model: str) -> tuple[dict, list[dict]]:
+    """(the model's fit, the other shipped models' fits): the others are estimated only when the model does
+    not fit, so the message can name one that does (or the nearest). The demo keeps the model it was given."""
+    fit = board_fit(model, board)
+    if fit["fits"]:
+        return fit, []
+    return fit, [board_fit(m, board) for m in SHIPPED_MODELS if m != model]
 
 
 def plan_steps(args, model: str, fits: bool) -> list[Step]:
@@ -230,9 +222,9 @@ def plan_steps(args, model: str, fits: bool) -> list[Step]:
                           [out / "build.json", bits_dir, evald], [out / "infer.json"], owned=[out / "infer.csv"]))
     steps.append(Step("report", "report.html (self-contained) and report.md",
                       ["report", "--run", str(out)],
-                      [out / "quantize", out / "sqnr.json", out / "hls.json", out / "demo_plan.json"]
-                      + [p for p in (out / "build.json", out / "infer.json", out / "sweep", out / "search")
-                         if p.exists() or fits],
+                      # what the report reads; a step that did not run hashes as missing
+                      [out / "quantize", out / "sqnr.json", out / "hls.json", out / "demo_plan.json", out / "sweep",
+                       out / "search", out / "build.json", out / "infer.json"],
                       [out / "report.html", out / "report.md"]))
     return steps
 
@@ -286,7 +278,7 @@ def cmd_demo(args) -> int:
     out = Path(args.out)
     _check_out(out)
     t0 = time.perf_counter()
-    model, fit, others = model_for_board(args.board, model)
+    fit, others = fit_and_alternatives(args.board, model)
     if not fit["fits"]:
         over = ", ".join(f"{k.upper()} {fit['utilisation'][k]:.0f} %" for k in fit["over"])
         fitting = [o["model"] for o in others if o["fits"]]

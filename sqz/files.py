@@ -6,6 +6,7 @@ file, or none, never a truncated one. A write that fails is a user error naming 
 """
 from __future__ import annotations
 
+import hashlib
 import os
 from pathlib import Path
 
@@ -33,3 +34,12 @@ def atomic_write(path: str | Path, data: bytes | str) -> None:
     except BaseException:
         tmp.unlink(missing_ok=True)      # interrupted (Ctrl-C) or a bug: no half-written file stays behind
         raise
+
+
+def file_sha256(path: str | Path) -> str:
+    """sha256 of a file's bytes, hex (read in 1 MiB blocks: images, archives and weight files alike)."""
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()

@@ -15,23 +15,15 @@ Default N: the first half of a shipped sample (data/imagenet_sample, data/cifar1
 """
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import shutil
 from pathlib import Path
 
 from sqz.cli_common import SAMPLE_DIR, CliError, print_table, require_labels
+from sqz.files import file_sha256
 
 DATA_CALIB_LINES = 300       # a --data folder other than a shipped sample: its first 300 lines calibrate
-
-
-def file_sha256(path: str | Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
 
 
 def default_calib_lines(data: str | Path, n_lines: int) -> int:
