@@ -12,6 +12,7 @@ Each step is skipped when its report exists (rerun to resume). Prints the table,
 benchmarks/results/cifar/finetune.json.
 
     .venv/bin/python benchmarks/cifar_finetune.py [--bits 8,6,4] [--ft-images 50000] [--epochs 2]
+        [--model squeezenet_cifar] [--results benchmarks/results/cifar]
 """
 from __future__ import annotations
 
@@ -37,7 +38,7 @@ def run(args: list[str], log: Path) -> float:
 
 
 def rel(p: Path) -> str:
-    return str(p.relative_to(ROOT))
+    return str(p.relative_to(ROOT)) if p.is_relative_to(ROOT) else str(p)
 
 
 def main() -> int:
@@ -46,18 +47,21 @@ def main() -> int:
     ap.add_argument("--calib-images", type=int, default=2000)
     ap.add_argument("--ft-images", type=int, default=50000)
     ap.add_argument("--epochs", type=int, default=2)
+    ap.add_argument("--model", default="squeezenet_cifar")
+    ap.add_argument("--results", default=str(OUT), help="folder for q{W}/, ft{W}/ and finetune.json")
     ap.add_argument("--lr", default="8:0.00001,6:0.00001,4:0.0001", help="fine-tuning learning rate per width (Adam)")
     args = ap.parse_args()
     lrs = {int(k): v for k, v in (kv.split(":") for kv in args.lr.split(","))}
+    out = Path(args.results).resolve()
     rows = {}
     for w in (int(b) for b in args.bits.split(",")):
-        q, ft = OUT / f"q{w}", OUT / f"ft{w}"
+        q, ft = out / f"q{w}", out / f"ft{w}"
         q.mkdir(parents=True, exist_ok=True)
         ft.mkdir(parents=True, exist_ok=True)
-        qargs = ["quantize", "--model", "squeezenet_cifar", "--calib", CIFAR, "--calib-limit", str(args.calib_images),
+        qargs = ["quantize", "--model", args.model, "--calib", CIFAR, "--calib-limit", str(args.calib_images),
                  "--data", CIFAR, "--weight-bits", str(w), "--activation-bits", str(w), "--out", rel(q / "spec.json"),
-                 "--json", rel(q / "report.json"), "--work", str(ROOT / "runs" / f"q{w}.work"), "--quiet"]
-        fargs = ["finetune", "--model", "squeezenet_cifar", "--spec", rel(q / "spec.json"), "--calib", CIFAR,
+                 "--json", rel(q / "report.json"), "--work", str(ROOT / "runs" / f"{args.model}_q{w}.work"), "--quiet"]
+        fargs = ["finetune", "--model", args.model, "--spec", rel(q / "spec.json"), "--calib", CIFAR,
                  "--calib-limit", str(args.ft_images), "--epochs", str(args.epochs), "--lr", lrs[w], "--data", CIFAR,
                  "--out", rel(ft / "spec.json"), "--json", rel(ft / "report.json"), "--quiet"]
         times = {}
@@ -72,7 +76,8 @@ def main() -> int:
                    "commands": ["python -m sqz " + " ".join(qargs), "python -m sqz " + " ".join(fargs)], **times}
         print(f"{w}-bit: float {100 * rows[w]['float_top1']:.2f} %  before {100 * rows[w]['before_top1']:.2f} %  "
               f"after {100 * rows[w]['after_top1']:.2f} %  (n = {rows[w]['n']})", flush=True)
-        (OUT / "finetune.json").write_text(json.dumps({"what": __doc__.splitlines()[0], "rows": rows}, indent=1) + "\n")
+        (out / "finetune.json").write_text(json.dumps({"what": __doc__.splitlines()[0], "model": args.model,
+                                                       "rows": rows}, indent=1) + "\n")
     return 0
 
 

@@ -2,7 +2,9 @@
 ESTIMATES, C simulation compared bit for bit with the emulator on CIFAR-10 test images) and `sqz build`
 (dry run here: no Vivado).
 
-    .venv/bin/python benchmarks/cifar_hw.py [--spec benchmarks/results/cifar/ft8/spec.json] [--csim 8]
+    .venv/bin/python benchmarks/cifar_hw.py [--spec pynq-z2=benchmarks/results/cifar/ft6/spec.json]
+        [--spec ultra96-v2=benchmarks/results/cifar/ft8/spec.json] [--model squeezenet_cifar] [--csim 8]
+        [--results benchmarks/results/cifar]
 
 Per board, the commands it runs (recorded in the JSON):
   python -m sqz hls --model squeezenet_cifar --spec SPEC --board B [--fps 900] --out runs/hls_cifar_B
@@ -12,6 +14,7 @@ Per board, the commands it runs (recorded in the JSON):
 PYNQ-Z2: `--fps 900` (the slowest folding that reaches 900 frames/s at 100 MHz: it leaves the LUT and
 BRAM headroom issue 13 asks for); Ultra96-V2: the default folding (the fastest whose estimate fits),
 at its default 150 MHz. Every resource and speed figure is an ESTIMATE (hw/estimate.py), not synthesis.
+Each board takes its own spec (the width chosen for it: 6 bits on the PYNQ-Z2, 8 on the Ultra96-V2).
 Writes benchmarks/results/cifar/hw.json.
 """
 from __future__ import annotations
@@ -31,6 +34,8 @@ from hw.boards import get_board  # noqa: E402
 CIFAR = str(ROOT.parent / "shared" / "data" / "cifar10")
 OUT = ROOT / "benchmarks" / "results" / "cifar"
 BOARDS = {"pynq-z2": ["--fps", "900"], "ultra96-v2": []}
+DEFAULT_SPECS = {"pynq-z2": "benchmarks/results/cifar/ft6/spec.json",
+                 "ultra96-v2": "benchmarks/results/cifar/ft8/spec.json"}
 
 
 def sqz(args: list[str]) -> float:
@@ -41,13 +46,24 @@ def sqz(args: list[str]) -> float:
 
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__)
-    ap.add_argument("--spec", default="benchmarks/results/cifar/ft8/spec.json")
+    ap.add_argument("--spec", action="append", default=[], metavar="BOARD=SPEC",
+                    help=f"the spec of a board (default {DEFAULT_SPECS})")
+    ap.add_argument("--model", default="squeezenet_cifar")
     ap.add_argument("--csim", type=int, default=8)
+    ap.add_argument("--results", default=str(OUT), help="folder for hls_B.json, build_B.json, hw.json")
     args = ap.parse_args()
+    specs = dict(DEFAULT_SPECS)
+    for item in args.spec:
+        board, sep, path = item.partition("=")
+        if not sep or board not in BOARDS:
+            ap.error(f"--spec {item!r}: expected BOARD=SPEC with BOARD one of {', '.join(BOARDS)}")
+        specs[board] = path
+    out = Path(args.results).resolve()
+    out.mkdir(parents=True, exist_ok=True)
     rows = {}
     for board, extra in BOARDS.items():
-        hls_json, build_json = OUT / f"hls_{board}.json", OUT / f"build_{board}.json"
-        hls = ["hls", "--model", "squeezenet_cifar", "--spec", args.spec, "--board", board, *extra,
+        hls_json, build_json = out / f"hls_{board}.json", out / f"build_{board}.json"
+        hls = ["hls", "--model", args.model, "--spec", specs[board], "--board", board, *extra,
                "--out", f"runs/hls_cifar_{board}", "--csim", str(args.csim), "--data", CIFAR, "--json", str(hls_json)]
         build = ["build", "--project", f"runs/hls_cifar_{board}", "--board", board,
                  "--out", f"runs/bitstreams_cifar/{board}", "--json", str(build_json)]
@@ -56,7 +72,7 @@ def main() -> int:
         e = h["estimate"]
         budget = get_board(board).budget()
         util = {k: round(100 * e[k] / budget[k], 1) for k in ("dsp", "bram18", "lut")}
-        rows[board] = {"estimate": e, "utilisation_percent": util, "fits": h["fits"], "budget": h["budget"], "csim": h["csim"],
+        rows[board] = {"spec": specs[board], "estimate": e, "utilisation_percent": util, "fits": h["fits"], "budget": h["budget"], "csim": h["csim"],
                        "reuse": h["reuse"], "build": {"built": b["built"], "steps": b["steps"]},
                        "commands": ["python -m sqz " + " ".join(hls), "python -m sqz " + " ".join(build)],
                        "hls_s": hls_s, "build_s": build_s}
@@ -65,8 +81,8 @@ def main() -> int:
               f" ({util})"
               f" (fits {h['fits']}); C simulation {c['bit_exact']}/{c['n']} bit-exact; build: built={b['built']}",
               flush=True)
-    (OUT / "hw.json").write_text(json.dumps({"what": __doc__.splitlines()[0], "spec": args.spec, "boards": rows},
-                                            indent=1) + "\n")
+    (out / "hw.json").write_text(json.dumps({"what": __doc__.splitlines()[0], "model": args.model, "specs": specs,
+                                             "boards": rows}, indent=1) + "\n")
     return 0
 
 

@@ -140,11 +140,16 @@ def test_squeezenet_cifar_estimate_fits_pynq_z2_within_issue_limits():
     from hw.estimate import choose_reuse, estimate
     from model.architecture import get_architecture
 
+    from sqz.demo import BOARD_DEFAULTS
+
     arch = get_architecture("squeezenet_cifar")
+    bits = BOARD_DEFAULTS["pynq-z2"].bits          # the width the PYNQ-Z2 design point uses (6)
     limits = {"lut": 0.8, "bram18": 0.9, "dsp": 1.0, "lutram": 1.0, "uram": 1.0}
-    e = estimate(arch, "pynq-z2", 8, choose_reuse(arch, "pynq-z2", 8, utilisation_limit=limits))
+    e = estimate(arch, "pynq-z2", bits, choose_reuse(arch, "pynq-z2", bits, utilisation_limit=limits))
     assert e.fits and e.utilisation["lut"] <= 80 and e.utilisation["bram18"] <= 90
     assert e.clock_mhz == 100 and e.fps >= 900
+    held = estimate(arch, "pynq-z2", bits, choose_reuse(arch, "pynq-z2", bits, fps=900))   # what the demo builds
+    assert held.fps >= 900 and held.utilisation["lut"] <= e.utilisation["lut"]
 
 
 # -- training, folding, weights ------------------------------------------------------------------
@@ -260,7 +265,10 @@ def test_hls_project_for_pynq_z2_at_900_fps(tmp_path):
     from sqz.cli import main
 
     out = tmp_path / "hls.json"
-    assert main(["hls", "--model", "squeezenet_cifar", "--bits", "8", "--board", "pynq-z2", "--fps", "900",
+    from sqz.demo import BOARD_DEFAULTS
+
+    bits = str(BOARD_DEFAULTS["pynq-z2"].bits)
+    assert main(["hls", "--model", "squeezenet_cifar", "--bits", bits, "--board", "pynq-z2", "--fps", "900",
                  "--out", str(tmp_path / "prj"), "--json", str(out)]) == 0
     r = json.loads(out.read_text())
     assert r["budget"]["met"] and r["fits"] and r["estimate"]["fps"] >= 900

@@ -179,6 +179,33 @@ def test_wilson_interval_matches_published_values():
     assert lo == 0 and abs(hi - 0.2775) < 5e-4
 
 
+def _plan(argv: list[str]):
+    import argparse
+
+    from sqz.demo import add_commands, plan_steps, resolve_design_point
+
+    parser = argparse.ArgumentParser()
+    add_commands(parser.add_subparsers())
+    args = parser.parse_args(["demo", *argv])
+    model = resolve_design_point(args)
+    args.data = "data"
+    return model, args.bits, {s.name: s.argv for s in plan_steps(args, model, True)}
+
+
+def test_board_design_points_pick_model_width_and_folding(tmp_path):
+    model, bits, steps = _plan(["--board", "pynq-z2", "--out", str(tmp_path)])
+    assert (model, bits) == ("squeezenet_cifar", 6)
+    q = steps["quantize"]
+    assert q[q.index("--weight-bits") + 1] == q[q.index("--activation-bits") + 1] == "6"
+    assert steps["hls"][-2:] == ["--fps", "900"] and "sweep-w8" in steps      # 8/8 is then a sweep point
+    model, bits, steps = _plan(["--board", "pynq-z2", "--bits", "8", "--out", str(tmp_path)])
+    assert bits == 8 and "sweep-w8" not in steps
+    model, bits, steps = _plan(["--board", "pynq-z2", "--model", "squeezenet_cifar_b", "--out", str(tmp_path)])
+    assert bits == 8 and "--fps" not in steps["hls"]      # another model: no design point of the board's
+    model, bits, _ = _plan(["--board", "zcu104", "--out", str(tmp_path)])
+    assert (model, bits) == ("squeezenet1_0", 8)
+
+
 def test_python_m_sqz_demo_help_lists_the_boards():
     out = subprocess.run([os.sys.executable, "-m", "sqz", "demo", "--help"], capture_output=True, text=True,
                          cwd=Path(__file__).resolve().parents[1])
