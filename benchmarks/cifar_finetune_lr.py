@@ -2,7 +2,9 @@
 fixed-point network (the specs of benchmarks/cifar_finetune.py's step 1, q{W}/spec.json) on the first 3,000
 training images, scored by the emulator on the first 2,000 test images (interleaved lists: balanced).
 
-    .venv/bin/python benchmarks/cifar_finetune_lr.py [--json benchmarks/results/cifar/finetune_lr.json]
+    .venv/bin/python benchmarks/cifar_finetune_lr.py [--model squeezenet_cifar_b] [--json benchmarks/results/cifar/b/finetune_lr.json]
+
+(Run on squeezenet_cifar_b, the network chosen first: the committed result is its.)
 """
 from __future__ import annotations
 
@@ -31,10 +33,11 @@ def main() -> int:
     from sqz.cli_common import image_dataset, require_labels
 
     ap = argparse.ArgumentParser(description=__doc__)
-    ap.add_argument("--json", default=str(ROOT / "benchmarks/results/cifar/finetune_lr.json"))
+    ap.add_argument("--model", default="squeezenet_cifar_b")
+    ap.add_argument("--json", default=str(ROOT / "benchmarks/results/cifar/b/finetune_lr.json"))
     args = ap.parse_args()
-    arch = get_architecture("squeezenet_cifar")
-    params = trained_params("squeezenet_cifar")
+    arch = get_architecture(args.model)
+    params = trained_params(args.model)
     cifar = str(ROOT.parent / "shared/data/cifar10")
     x, y, _ = next(image_dataset(require_labels(cifar, "--calib"), arch, limit=3000).batches(3000))
     xt, yt, _ = next(image_dataset(require_labels(cifar, "--data"), arch, limit=2000).batches(2000))

@@ -3,7 +3,7 @@ ESTIMATES, C simulation compared bit for bit with the emulator on CIFAR-10 test 
 (dry run here: no Vivado).
 
     .venv/bin/python benchmarks/cifar_hw.py [--spec pynq-z2=benchmarks/results/cifar/ft6/spec.json]
-        [--spec ultra96-v2=benchmarks/results/cifar/ft8/spec.json] [--model squeezenet_cifar] [--csim 8]
+        [--spec ultra96-v2=benchmarks/results/cifar/ft6/spec.json] [--model squeezenet_cifar] [--csim 8]
         [--results benchmarks/results/cifar]
 
 Per board, the commands it runs (recorded in the JSON):
@@ -11,10 +11,10 @@ Per board, the commands it runs (recorded in the JSON):
       --csim N --data ../shared/data/cifar10 --json benchmarks/results/cifar/hls_B.json
   python -m sqz build --project runs/hls_cifar_B --board B --out runs/bitstreams_cifar/B
       --json benchmarks/results/cifar/build_B.json
-PYNQ-Z2: `--fps 900` (the slowest folding that reaches 900 frames/s at 100 MHz: it leaves the LUT and
-BRAM headroom issue 13 asks for); Ultra96-V2: the default folding (the fastest whose estimate fits),
-at its default 150 MHz. Every resource and speed figure is an ESTIMATE (hw/estimate.py), not synthesis.
-Each board takes its own spec (the width chosen for it: 6 bits on the PYNQ-Z2, 8 on the Ultra96-V2).
+The boards' design points are sqz.demo.BOARD_DEFAULTS: PYNQ-Z2 `--fps 900` (the slowest folding that
+reaches 900 frames/s at 100 MHz: it leaves the LUT and BRAM headroom issue 13 asks for); Ultra96-V2
+`--max-utilisation lut=0.8,bram18=0.9` (the fastest folding within issue 13's limits), at its default 150 MHz. Every resource and speed figure is an ESTIMATE (hw/estimate.py), not synthesis.
+Each board takes its own spec (default: the fine-tuned one at the board's design-point width, ft6/).
 Writes benchmarks/results/cifar/hw.json.
 """
 from __future__ import annotations
@@ -33,9 +33,10 @@ from hw.boards import get_board  # noqa: E402
 
 CIFAR = str(ROOT.parent / "shared" / "data" / "cifar10")
 OUT = ROOT / "benchmarks" / "results" / "cifar"
-BOARDS = {"pynq-z2": ["--fps", "900"], "ultra96-v2": []}
-DEFAULT_SPECS = {"pynq-z2": "benchmarks/results/cifar/ft6/spec.json",
-                 "ultra96-v2": "benchmarks/results/cifar/ft8/spec.json"}
+from sqz.demo import BOARD_DEFAULTS  # noqa: E402  (each board's design point: width and folding options)
+
+BOARDS = {b: list(BOARD_DEFAULTS[b].hls_options) for b in ("pynq-z2", "ultra96-v2")}
+DEFAULT_SPECS = {b: f"benchmarks/results/cifar/ft{BOARD_DEFAULTS[b].bits}/spec.json" for b in BOARDS}
 
 
 def sqz(args: list[str]) -> float:

@@ -55,7 +55,9 @@ def main() -> None:
                                                                                         else "")
                                                          for k, v in steps.items()))
     q = json.loads((out / "quantize" / "report.json").read_text())
-    figures = {"board": args.board, "data": args.data or "data/imagenet_sample (shipped)", "runs": runs,
+    data = Path(demo["data"])
+    data = str(data.relative_to(ROOT)) + " (shipped)" if data.is_relative_to(ROOT) else str(data)
+    figures = {"board": args.board, "model": demo["model"], "bits": demo.get("bits"), "data": data, "runs": runs,
                "accuracy": {"n": q["n"], "float": q["float"], "fixed": q["fixed"],
                             "calibration_images": q["calibration"]["images"]},
                "report": str(out / "report.html")}

@@ -55,6 +55,10 @@ def add_commands(subparsers) -> None:
     p.add_argument("--fps", type=float, help="target frames/s for the automatic folding")
     p.add_argument("--max-dsp", type=int, metavar="N",
                    help="DSP budget for the automatic folding: the fastest folding whose DSP estimate is <= N")
+    p.add_argument("--max-utilisation", metavar="F|RES=F,...",
+                   help="the automatic folding's ceiling per resource, as a fraction of the board's: one for all "
+                        "(0.8) or per resource (lut=0.8,bram18=0.9; the others stay 1.0), e.g. headroom for timing "
+                        "closure; default 1.0")
     p.add_argument("--weights-in-uram", default="auto", metavar="auto|none|all|NAMES",
                    help="ops (conv10, Fire modules) generated with weights in UltraRAM, loaded at start-up through "
                         "the AXI top (mode 1, DIR/weights_stream.bin): auto (default: boards with UltraRAM, when "
@@ -126,9 +130,9 @@ def _weights(arch, model_name: str, csim: bool):
 
 
 def _reuse(args, arch, board, spec, loadable) -> dict:
-    if args.reuse and (args.fps is not None or args.max_dsp is not None):
-        raise HlsCliError("--reuse sets every reuse factor by hand; --fps / --max-dsp choose them automatically: "
-                          "give one or the other")
+    if args.reuse and (args.fps is not None or args.max_dsp is not None or args.max_utilisation is not None):
+        raise HlsCliError("--reuse sets every reuse factor by hand; --fps / --max-dsp / --max-utilisation choose "
+                          "them automatically: give one or the other")
     if args.reuse:
         try:
             reuse = json.loads(Path(args.reuse).read_text())
@@ -144,7 +148,34 @@ def _reuse(args, arch, board, spec, loadable) -> dict:
 
 def _fold(args) -> dict:
     """hw.estimate.fold's options from the command line: the folding plan_design chooses."""
-    return {"fps": args.fps, "max_dsp": args.max_dsp, "uram": _uram(args)}
+    return {"fps": args.fps, "max_dsp": args.max_dsp, "uram": _uram(args),
+            "utilisation_limit": parse_max_utilisation(args.max_utilisation)}
+
+
+def parse_max_utilisation(text: str | None) -> float | dict[str, float]:
+    """--max-utilisation: '0.8' (every resource) or 'lut=0.8,bram18=0.9' (named ones; the rest 1.0)."""
+    from hw.estimate import RESOURCES
+
+    if text is None:
+        return 1.0
+    def fraction(value: str, what: str) -> float:
+        try:
+            f = float(value)
+        except ValueError:
+            raise HlsCliError(f"--max-utilisation {text!r}: {what} {value!r} is not a number") from None
+        if not 0 < f <= 1:
+            raise HlsCliError(f"--max-utilisation {text!r}: {what} must be a fraction in (0, 1], got {f:g}")
+        return f
+    if "=" not in text:
+        return fraction(text, "the limit")
+    limits = {}
+    for item in text.split(","):
+        name, sep, value = item.strip().partition("=")
+        if not sep or name not in RESOURCES:
+            raise HlsCliError(f"--max-utilisation {text!r}: expected RES=F with RES one of {', '.join(RESOURCES)}, "
+                              f"got {item!r}")
+        limits[name] = fraction(value, name)
+    return limits
 
 
 def _uram(args) -> str:
@@ -184,6 +215,7 @@ def cmd_hls(args) -> int:
         raise HlsCliError(f"--max-dsp must be >= 1, got {args.max_dsp}")
     if args.fps is not None and not args.fps > 0:
         raise HlsCliError(f"--fps must be > 0, got {args.fps}")
+    max_utilisation = parse_max_utilisation(args.max_utilisation)     # checked before any work
     if args.csim and args.bits is not None:
         raise HlsCliError("--csim needs a calibrated --spec (uniform --bits formats are for estimates only)")
     if args.csim and not args.data:
@@ -220,17 +252,23 @@ def cmd_hls(args) -> int:
 
     est = design.estimate(uram=_uram(args))      # the design's own op list
     budget = None
-    if args.fps is not None or args.max_dsp is not None:
-        met = (args.fps is None or est.fps >= args.fps) and (args.max_dsp is None or est.dsp <= args.max_dsp)
-        budget = {"fps": args.fps, "max_dsp": args.max_dsp, "met": met}
+    if args.fps is not None or args.max_dsp is not None or args.max_utilisation is not None:
+        ceilings = {k: 100.0 * (max_utilisation.get(k, 1.0) if isinstance(max_utilisation, dict) else max_utilisation)
+                    for k in est.utilisation}
+        met = ((args.fps is None or est.fps >= args.fps) and (args.max_dsp is None or est.dsp <= args.max_dsp)
+               and all(est.utilisation[k] <= ceilings[k] for k in est.utilisation))
+        budget = {"fps": args.fps, "max_dsp": args.max_dsp, "met": met,
+                  "max_utilisation_percent": {k: round(v, 1) for k, v in ceilings.items()}}
     csim = _csim(args, arch, params, spec, project) if args.csim else None
 
     print(f"{arch.name} -> {project.path} ({'reused: nothing changed' if project.cache_hit else 'generated'}, "
           f"{build_s:.1f} s; weights: {weights_note})")
     print(est.table())
     if budget is not None:
-        print("budget: " + ", ".join(f"{k} {v:g}" for k, v in (("fps >=", args.fps), ("DSP <=", args.max_dsp))
-                                      if v is not None)
+        print("budget: " + ", ".join([f"{k} {v:g}" for k, v in (("fps >=", args.fps), ("DSP <=", args.max_dsp))
+                                       if v is not None]
+                                      + [f"{k.upper()} <= {v:g} %" for k, v in budget["max_utilisation_percent"].items()
+                                         if v < 100])
               + f" -> {'met' if budget['met'] else 'NOT met'} by the estimate ({est.fps:.1f} fps, {est.dsp} DSP)")
     if design.loadable:
         print(f"weights of {', '.join(design.loadable)} in UltraRAM: send {project.path / 'weights_stream.bin'} "

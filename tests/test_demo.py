@@ -202,6 +202,8 @@ def test_board_design_points_pick_model_width_and_folding(tmp_path):
     assert bits == 8 and "sweep-w8" not in steps
     model, bits, steps = _plan(["--board", "pynq-z2", "--model", "squeezenet_cifar_b", "--out", str(tmp_path)])
     assert bits == 8 and "--fps" not in steps["hls"]      # another model: no design point of the board's
+    model, bits, steps = _plan(["--board", "ultra96-v2", "--out", str(tmp_path)])
+    assert (model, bits) == ("squeezenet_cifar", 6) and steps["hls"][-2:] == ["--max-utilisation", "lut=0.8,bram18=0.9"]
     model, bits, _ = _plan(["--board", "zcu104", "--out", str(tmp_path)])
     assert (model, bits) == ("squeezenet1_0", 8)
 

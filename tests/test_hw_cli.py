@@ -57,6 +57,30 @@ def test_hls_user_errors_exit_2_with_a_message(tmp_path, capsys, extra, message)
     assert not (tmp_path / "p").exists()
 
 
+def test_hls_max_utilisation_folds_within_the_ceiling_and_names_bad_values(tmp_path, capsys):
+    from hw.estimate import choose_reuse, estimate
+
+    js = tmp_path / "o.json"
+    base = ["hls", "--model", "squeezenet_cifar", "--bits", "8", "--board", "ultra96-v2", "--json", str(js)]
+    assert main([*base, "--out", str(tmp_path / "p0")]) == 0
+    fastest = json.loads(js.read_text())
+    assert fastest["estimate"]["lut"] > 0.8 * 70_560          # the fastest folding that fits uses > 80 % LUT
+    assert main([*base, "--out", str(tmp_path / "p1"), "--max-utilisation", "lut=0.8,bram18=0.9"]) == 0
+    held = json.loads(js.read_text())
+    limits = {"lut": 0.8, "bram18": 0.9}
+    assert held["reuse"] == choose_reuse("squeezenet_cifar", "ultra96-v2", 8, utilisation_limit=limits)
+    assert held["estimate"]["lut"] <= 0.8 * 70_560 and held["budget"]["met"]
+    assert held["budget"]["max_utilisation_percent"]["lut"] == 80.0
+    assert held["estimate"]["fps"] < fastest["estimate"]["fps"]
+    e = estimate("squeezenet_cifar", "ultra96-v2", 8, held["reuse"])
+    assert e.fps == pytest.approx(held["estimate"]["fps"], abs=0.01)     # the JSON rounds
+    assert "LUT <= 80 %" in capsys.readouterr().out
+    for bad, message in (("lut=1.5", "fraction in (0, 1]"), ("luts=0.8", "RES=F"), ("x", "not a number")):
+        assert main([*base, "--out", str(tmp_path / "bad"), "--max-utilisation", bad]) == 2
+        assert message in capsys.readouterr().err
+    assert not (tmp_path / "bad").exists()
+
+
 def test_hls_max_dsp_budget_folds_within_it_and_uram_only_for_generated_or_assumed_load_paths(tmp_path, capsys):
     from hw.estimate import choose_reuse
 
@@ -64,7 +88,8 @@ def test_hls_max_dsp_budget_folds_within_it_and_uram_only_for_generated_or_assum
     base = ["hls", "--model", "squeezenet1_1", "--bits", "8", "--board", "zcu104", "--json", str(js)]
     assert main([*base, "--out", str(tmp_path / "p1"), "--max-dsp", "200"]) == 0
     result = json.loads(js.read_text())
-    assert result["estimate"]["dsp"] <= 200 and result["budget"] == {"fps": None, "max_dsp": 200, "met": True}
+    assert result["estimate"]["dsp"] <= 200 and result["budget"]["met"]
+    assert {k: result["budget"][k] for k in ("fps", "max_dsp")} == {"fps": None, "max_dsp": 200}
     assert result["estimate"]["uram"] == 0 and result["estimate_assumptions"] == []   # block RAM suffices: no URAM
     assert result["weights_in_uram"]["layers"] == [] and not (tmp_path / "p1" / "weights_stream.bin").exists()
     assert result["reuse"] == choose_reuse("squeezenet1_1", "zcu104", 8, max_dsp=200)
