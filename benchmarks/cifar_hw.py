@@ -7,13 +7,14 @@ ESTIMATES, C simulation compared bit for bit with the emulator on CIFAR-10 test 
         [--results benchmarks/results/cifar]
 
 Per board, the commands it runs (recorded in the JSON):
-  python -m sqz hls --model squeezenet_cifar --spec SPEC --board B [--fps 900] --out runs/hls_cifar_B
+  python -m sqz hls --model squeezenet_cifar --spec SPEC --board B OPTIONS --out runs/hls_cifar_B
       --csim N --data ../shared/data/cifar10 --json benchmarks/results/cifar/hls_B.json
   python -m sqz build --project runs/hls_cifar_B --board B --out runs/bitstreams_cifar/B
       --json benchmarks/results/cifar/build_B.json
-The boards' design points are sqz.demo.BOARD_DEFAULTS: PYNQ-Z2 `--fps 900` (the slowest folding that
+OPTIONS: the board's design point, sqz.demo.BOARD_DEFAULTS: PYNQ-Z2 `--fps 900` (the slowest folding that
 reaches 900 frames/s at 100 MHz: it leaves the LUT and BRAM headroom issue 13 asks for); Ultra96-V2
-`--max-utilisation lut=0.8,bram18=0.9` (the fastest folding within issue 13's limits), at its default 150 MHz. Every resource and speed figure is an ESTIMATE (hw/estimate.py), not synthesis.
+`--max-utilisation lut=0.8,bram18=0.9` (the fastest folding within issue 13's limits), at its default
+150 MHz. Every resource and speed figure is an ESTIMATE (hw/estimate.py), not synthesis.
 Each board takes its own spec (default: the fine-tuned one at the board's design-point width, ft6/).
 Writes benchmarks/results/cifar/hw.json.
 """
@@ -21,6 +22,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import shutil
 import subprocess
 import sys
 import time
@@ -68,12 +70,16 @@ def main() -> int:
                "--out", f"runs/hls_cifar_{board}", "--csim", str(args.csim), "--data", CIFAR, "--json", str(hls_json)]
         build = ["build", "--project", f"runs/hls_cifar_{board}", "--board", board,
                  "--out", f"runs/bitstreams_cifar/{board}", "--json", str(build_json)]
-        hls_s, build_s = sqz(hls), sqz(build)
+        hls_s = sqz(hls)
+        # the script's own scratch build folder: a previous design's build there is refused by sqz build
+        shutil.rmtree(ROOT / "runs" / "bitstreams_cifar" / board, ignore_errors=True)
+        build_s = sqz(build)
         h, b = json.loads(hls_json.read_text()), json.loads(build_json.read_text())
         e = h["estimate"]
         budget = get_board(board).budget()
         util = {k: round(100 * e[k] / budget[k], 1) for k in ("dsp", "bram18", "lut")}
-        rows[board] = {"spec": specs[board], "estimate": e, "utilisation_percent": util, "fits": h["fits"], "budget": h["budget"], "csim": h["csim"],
+        rows[board] = {"spec": specs[board], "estimate": e, "utilisation_percent": util, "fits": h["fits"],
+                       "budget": h["budget"], "csim": h["csim"],
                        "reuse": h["reuse"], "build": {"built": b["built"], "steps": b["steps"]},
                        "commands": ["python -m sqz " + " ".join(hls), "python -m sqz " + " ".join(build)],
                        "hls_s": hls_s, "build_s": build_s}

@@ -158,6 +158,7 @@ def parse_max_utilisation(text: str | None) -> float | dict[str, float]:
 
     if text is None:
         return 1.0
+
     def fraction(value: str, what: str) -> float:
         try:
             f = float(value)

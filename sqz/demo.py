@@ -6,8 +6,10 @@ Each step is one of the project's own commands (printed as it starts, so any of 
 and writes its files under --out:
 
     split     sqz split     calibration / evaluation folders, disjoint by image content (sha256)
-    quantize  sqz quantize  8/8 QuantSpec (6/6 on pynq-z2, ultra96-v2; --bits) from the calibration part; float and fixed top-1/top-5 on the rest
-    sweep     sqz quantize  uniform weight widths 16/6/5/4 (activations 8): weight storage vs top-1
+    quantize  sqz quantize  8/8 QuantSpec (the board's design point: 6/6 on pynq-z2 and ultra96-v2; --bits)
+                            from the calibration part; float and fixed top-1/top-5 on the rest
+    sweep     sqz quantize  uniform weight widths 16/6/5/4, and 8 when quantize is not 8/8 (activations 8):
+                            weight storage vs top-1
     search    sqz quantize  --margin 0.01 (only with --search, about 30 minutes): the Pareto front
     sqnr      sqz sqnr      per-layer error of the fixed-point emulator against float
     hls       sqz hls       HLS project for the board, its estimate, C simulation of a few images
@@ -174,7 +176,8 @@ def fit_and_alternatives(board: str, model: str, bits: int = DEFAULT_BITS) -> tu
     fit = board_fit(model, board, bits)
     if fit["fits"]:
         return fit, []
-    return fit, [board_fit(m, board, _board_default(board).bits if m == _board_default(board).model else DEFAULT_BITS)
+    default = _board_default(board)
+    return fit, [board_fit(m, board, default.bits if m == default.model else DEFAULT_BITS)
                  for m in SHIPPED_MODELS if m != model]
 
 
