@@ -58,7 +58,8 @@ def add_commands(subparsers) -> None:
     p.add_argument("--max-utilisation", metavar="F|RES=F,...",
                    help="the automatic folding's ceiling per resource, as a fraction of the board's: one for all "
                         "(0.8) or per resource (lut=0.8,bram18=0.9; the others stay 1.0), e.g. headroom for timing "
-                        "closure; default 1.0")
+                        "closure; default 1.0. With --fps or --max-dsp the folding is theirs and the ceiling is "
+                        "only checked (budget met)")
     p.add_argument("--weights-in-uram", default="auto", metavar="auto|none|all|NAMES",
                    help="ops (conv10, Fire modules) generated with weights in UltraRAM, loaded at start-up through "
                         "the AXI top (mode 1, DIR/weights_stream.bin): auto (default: boards with UltraRAM, when "
@@ -146,10 +147,9 @@ def _reuse(args, arch, board, spec, loadable) -> dict:
     return None     # plan_design folds its own op list (hw.estimate.fold), with _fold(args)
 
 
-def _fold(args) -> dict:
+def _fold(args, max_utilisation) -> dict:
     """hw.estimate.fold's options from the command line: the folding plan_design chooses."""
-    return {"fps": args.fps, "max_dsp": args.max_dsp, "uram": _uram(args),
-            "utilisation_limit": parse_max_utilisation(args.max_utilisation)}
+    return {"fps": args.fps, "max_dsp": args.max_dsp, "uram": _uram(args), "utilisation_limit": max_utilisation}
 
 
 def parse_max_utilisation(text: str | None) -> float | dict[str, float]:
@@ -204,6 +204,7 @@ def cmd_hls(args) -> int:
     from hw import scripts
     from hw.boards import get_board
     from hw.convert import plan_design, uniform_spec
+    from hw.estimate import utilisation_ceilings
     from model.architecture import ArchitectureError, get_architecture
     from model.squeezenet import build_keras, keras_weights
     from quant.spec import QuantSpec
@@ -245,7 +246,7 @@ def cmd_hls(args) -> int:
     reuse = _reuse(args, arch, board, spec, loadable)   # None: plan_design folds
     keras_model = build_keras(arch, args.input_size, softmax=False, weights=keras_weights(params))
     design = plan_design(keras_model, spec, arch, reuse=reuse, board=board, clock_mhz=args.clock,
-                         weights_note=weights_note, loadable=loadable, fold=None if reuse else _fold(args))
+                         weights_note=weights_note, loadable=loadable, fold=None if reuse else _fold(args, max_utilisation))
     from hw.project import build_project
 
     project = build_project(design, args.out, compile=bool(args.csim))
@@ -254,8 +255,7 @@ def cmd_hls(args) -> int:
     est = design.estimate(uram=_uram(args))      # the design's own op list
     budget = None
     if args.fps is not None or args.max_dsp is not None or args.max_utilisation is not None:
-        ceilings = {k: 100.0 * (max_utilisation.get(k, 1.0) if isinstance(max_utilisation, dict) else max_utilisation)
-                    for k in est.utilisation}
+        ceilings = utilisation_ceilings(max_utilisation)
         met = ((args.fps is None or est.fps >= args.fps) and (args.max_dsp is None or est.dsp <= args.max_dsp)
                and all(est.utilisation[k] <= ceilings[k] for k in est.utilisation))
         budget = {"fps": args.fps, "max_dsp": args.max_dsp, "met": met,

@@ -456,6 +456,14 @@ def _fold(stages: list[Stage], target: int) -> dict[str, int]:
     return out
 
 
+def utilisation_ceilings(utilisation_limit: float | dict[str, float]) -> dict[str, float]:
+    """Per resource, the utilisation in percent a folding may reach: one fraction for all, or a dict of
+    fractions per resource (the others 1.0)."""
+    if isinstance(utilisation_limit, dict):
+        return {k: 100.0 * utilisation_limit.get(k, 1.0) for k in RESOURCES}
+    return {k: 100.0 * utilisation_limit for k in RESOURCES}
+
+
 def fold(ops: list[HwOp], board: Board | str, fps: float | None = None,
          max_dsp: int | None = None, *, clock_mhz: float | None = None,
          utilisation_limit: float | dict[str, float] = 1.0, **estimate_options) -> dict[str, int]:
@@ -534,10 +542,7 @@ def fold(ops: list[HwOp], board: Board | str, fps: float | None = None,
         t = smallest(lambda t: (e := est(t)) is not None and e.dsp <= max_dsp)
         targets.append(t if t is not None else points[-1])
     if not targets:
-        if isinstance(utilisation_limit, dict):
-            limits = {k: 100.0 * utilisation_limit.get(k, 1.0) for k in RESOURCES}
-        else:
-            limits = {k: 100.0 * utilisation_limit for k in RESOURCES}
+        limits = utilisation_ceilings(utilisation_limit)
 
         def within(keys):
             def ok(t):
