@@ -14,22 +14,12 @@ from __future__ import annotations
 
 import argparse
 import json
-import subprocess
-import sys
 import time
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
+from common import ROOT, run_sqz
 
 BOARDS = ("pynq-z2", "ultra96-v2", "kv260", "zcu104")
-
-
-def sqz(*args: str) -> None:
-    res = subprocess.run([sys.executable, "-m", "sqz", *args], cwd=ROOT, stdout=subprocess.PIPE,
-                         stderr=subprocess.STDOUT, text=True)
-    if res.returncode != 0:
-        raise SystemExit(f"sqz {' '.join(args)} failed:\n{res.stdout[-3000:]}")
 
 
 def main() -> int:
@@ -49,12 +39,12 @@ def main() -> int:
     for board in BOARDS:
         t0 = time.perf_counter()
         project, out = work / f"project_{board}", work / "bitstreams" / board
-        sqz("hls", "--model", args.model, "--bits", args.bits, "--input-size", args.input_size, "--board", board,
-            "--out", str(project), "--json", str(work / f"hls_{board}.json"))
+        run_sqz(["hls", "--model", args.model, "--bits", args.bits, "--input-size", args.input_size, "--board", board,
+                 "--out", str(project), "--json", str(work / f"hls_{board}.json")])
         hls = json.loads((work / f"hls_{board}.json").read_text())
         problems = check_project(project, get_board(board), hls["estimate"]["clock_mhz"])
-        sqz("build", "--project", str(project), "--board", board, "--out", str(out),
-            "--json", str(work / f"build_{board}.json"))
+        run_sqz(["build", "--project", str(project), "--board", board, "--out", str(out),
+                 "--json", str(work / f"build_{board}.json")])
         built = json.loads((work / f"build_{board}.json").read_text())
         m = Manifest.load(out)
         row = {"board": board, "model": args.model, "bits": int(args.bits), "input_size": int(args.input_size),

@@ -18,18 +18,15 @@ import argparse
 import json
 import math
 import os
-import subprocess
 import sys
-import time
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
+from common import ROOT, run_sqz  # also puts the repository on sys.path
 
-from hw.estimate import choose_reuse, estimate  # noqa: E402
+from hw.estimate import SMALL_BOARD_LIMITS, choose_reuse, estimate, utilisation_ceilings  # noqa: E402
 from model.architecture import CIFAR_CANDIDATES, CIFAR_DEFAULT, get_architecture  # noqa: E402
 
-LIMITS = {"lut": 0.8, "bram18": 0.9, "dsp": 1.0, "lutram": 1.0, "uram": 1.0}
+LIMITS = {k: v / 100 for k, v in utilisation_ceilings(SMALL_BOARD_LIMITS).items()}   # every resource named
 BOARDS = ("pynq-z2", "ultra96-v2")
 PROBE = {"limit": 10_000, "epochs": 4}
 RESULTS = ROOT / "benchmarks" / "results" / "cifar" / "candidates.json"
@@ -53,15 +50,14 @@ def probe(variant: str, threads: int) -> dict:
     name = f"squeezenet_cifar_{variant}"
     run = ROOT / "runs" / f"probe_{variant}"
     env = dict(os.environ, TF_NUM_INTRAOP_THREADS=str(threads), TF_NUM_INTEROP_THREADS="1")
-    cmd = [sys.executable, "-m", "sqz", "train", "--model", name, "--data", str(ROOT.parent / "shared/data/cifar10"),
-           "--limit", str(PROBE["limit"]), "--epochs", str(PROBE["epochs"]), "--seed", "0", "--out", str(run),
-           "--json", str(run / "probe.json")]
-    t0 = time.perf_counter()
-    subprocess.run(cmd, cwd=ROOT, env=env, check=True, stdout=subprocess.DEVNULL)
+    args = ["train", "--model", name, "--data", str(ROOT.parent / "shared/data/cifar10"),
+            "--limit", str(PROBE["limit"]), "--epochs", str(PROBE["epochs"]), "--seed", "0", "--out", str(run),
+            "--json", str(run / "probe.json")]
+    wall_s = run_sqz(args, env=env)
     s = json.loads((run / "probe.json").read_text())
     return {"test_top1": s["test_acc"], "per_epoch": [h["test_acc"] for h in s["history"]],
-            "train_seconds": s["train_seconds"], "wall_s": time.perf_counter() - t0, "threads": threads,
-            "command": " ".join(cmd[1:])}
+            "train_seconds": s["train_seconds"], "wall_s": wall_s, "threads": threads,
+            "command": " ".join(["-m", "sqz", *args])}
 
 
 def main() -> int:

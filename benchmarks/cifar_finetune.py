@@ -18,23 +18,13 @@ from __future__ import annotations
 
 import argparse
 import json
-import subprocess
 import sys
-import time
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
+from common import ROOT, run_sqz
+
 CIFAR = str(ROOT.parent / "shared" / "data" / "cifar10")
 OUT = ROOT / "benchmarks" / "results" / "cifar"
-
-
-def run(args: list[str], log: Path) -> float:
-    t0 = time.perf_counter()
-    with open(log, "w") as f:
-        f.write("python -m sqz " + " ".join(args) + "\n")
-        f.flush()
-        subprocess.run([sys.executable, "-m", "sqz", *args], cwd=ROOT, check=True, stdout=f, stderr=subprocess.STDOUT)
-    return time.perf_counter() - t0
 
 
 def rel(p: Path) -> str:
@@ -66,9 +56,9 @@ def main() -> int:
                  "--out", rel(ft / "spec.json"), "--json", rel(ft / "report.json"), "--quiet"]
         times = {}
         if not (q / "report.json").is_file():
-            times["quantize_s"] = run(qargs, q / "log.txt")
+            times["quantize_s"] = run_sqz(qargs, q / "log.txt")
         if not (ft / "report.json").is_file():
-            times["finetune_s"] = run(fargs, ft / "log.txt")
+            times["finetune_s"] = run_sqz(fargs, ft / "log.txt")
         qr, fr = json.loads((q / "report.json").read_text()), json.loads((ft / "report.json").read_text())
         rows[w] = {"bits": w, "float_top1": qr["float"]["top1"], "before_top1": qr["fixed"]["top1"],
                    "after_top1": fr["fixed"]["top1"], "finetune_before_check": fr["before"]["top1"], "n": fr["n"],

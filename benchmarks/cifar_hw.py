@@ -23,28 +23,19 @@ from __future__ import annotations
 import argparse
 import json
 import shutil
-import subprocess
 import sys
-import time
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
+from common import ROOT, run_sqz  # also puts the repository on sys.path
 
 from hw.boards import get_board  # noqa: E402
+from sqz.demo import BOARD_DEFAULTS  # noqa: E402  (each board's design point: width and folding options)
 
 CIFAR = str(ROOT.parent / "shared" / "data" / "cifar10")
 OUT = ROOT / "benchmarks" / "results" / "cifar"
-from sqz.demo import BOARD_DEFAULTS  # noqa: E402  (each board's design point: width and folding options)
 
 BOARDS = {b: list(BOARD_DEFAULTS[b].hls_options) for b in ("pynq-z2", "ultra96-v2")}
 DEFAULT_SPECS = {b: f"benchmarks/results/cifar/ft{BOARD_DEFAULTS[b].bits}/spec.json" for b in BOARDS}
-
-
-def sqz(args: list[str]) -> float:
-    t0 = time.perf_counter()
-    subprocess.run([sys.executable, "-m", "sqz", *args], cwd=ROOT, check=True, stdout=subprocess.DEVNULL)
-    return time.perf_counter() - t0
 
 
 def main() -> int:
@@ -70,10 +61,10 @@ def main() -> int:
                "--out", f"runs/hls_cifar_{board}", "--csim", str(args.csim), "--data", CIFAR, "--json", str(hls_json)]
         build = ["build", "--project", f"runs/hls_cifar_{board}", "--board", board,
                  "--out", f"runs/bitstreams_cifar/{board}", "--json", str(build_json)]
-        hls_s = sqz(hls)
+        hls_s = run_sqz(hls)
         # the script's own scratch build folder: a previous design's build there is refused by sqz build
         shutil.rmtree(ROOT / "runs" / "bitstreams_cifar" / board, ignore_errors=True)
-        build_s = sqz(build)
+        build_s = run_sqz(build)
         h, b = json.loads(hls_json.read_text()), json.loads(build_json.read_text())
         e = h["estimate"]
         budget = get_board(board).budget()

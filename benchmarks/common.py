@@ -3,7 +3,9 @@ from __future__ import annotations
 
 import os
 import platform
+import subprocess
 import sys
+import time
 from pathlib import Path
 
 import numpy as np
@@ -34,6 +36,31 @@ def write_results(path, figures: dict) -> None:
     command = " ".join([Path(sys.argv[0]).resolve().relative_to(ROOT).as_posix()] + sys.argv[1:])
     path.write_text(json.dumps({"command": command, "machine": machine(), **figures}, indent=1) + "\n")
     print(f"figures: {path}")
+
+
+def run_sqz(args: list[str], log=None, python: str = sys.executable, env: dict | None = None) -> float:
+    """`python -m sqz ARGS` in the repository, as a user would type it; returns its wall time in seconds.
+
+    Its output goes to `log` (the command on the first line, so the file says what produced it) or is
+    kept in memory; a failure stops the benchmark (SystemExit) with the command and the end of that output.
+    `python`: another interpreter (the pynq venv's scripts run the main venv's sqz)."""
+    cmd = [python, "-m", "sqz", *args]
+    shown = "python -m sqz " + " ".join(args)
+    t0 = time.perf_counter()
+    if log is None:
+        res = subprocess.run(cmd, cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+        tail = res.stdout[-3000:]
+    else:
+        log = Path(log)
+        log.parent.mkdir(parents=True, exist_ok=True)
+        with open(log, "w") as f:
+            f.write(shown + "\n")
+            f.flush()
+            res = subprocess.run(cmd, cwd=ROOT, env=env, stdout=f, stderr=subprocess.STDOUT)
+        tail = f"(log: {log})\n" + log.read_text(errors="replace")[-3000:]
+    if res.returncode != 0:
+        raise SystemExit(f"{shown} failed (exit {res.returncode}):\n{tail}")
+    return time.perf_counter() - t0
 
 
 def results_path(script: str) -> str:

@@ -13,18 +13,9 @@ from __future__ import annotations
 import argparse
 import json
 import shutil
-import subprocess
-import sys
-import time
 from pathlib import Path
 
-from common import ROOT, results_path, write_results
-
-
-def run_demo(argv: list[str]) -> float:
-    t0 = time.perf_counter()
-    subprocess.run([sys.executable, "-m", "sqz", "demo", *argv], cwd=ROOT, check=True)
-    return time.perf_counter() - t0
+from common import ROOT, results_path, run_sqz, write_results
 
 
 def main() -> None:
@@ -47,7 +38,7 @@ def main() -> None:
         if args.from_run:
             total = json.loads((out / "demo.json").read_text())["wall_s"]   # the demo's own clock
         else:
-            total = run_demo(argv)
+            total = run_sqz(["demo", *argv])
         demo = json.loads((out / "demo.json").read_text())
         steps = {s["step"]: {"wall_s": round(s["wall_s_now"], 2), "reused": s["reused"]} for s in demo["steps"]}
         runs.append({"run": which, "total_s": round(total, 1), "steps": steps})

@@ -19,14 +19,13 @@ import argparse
 import json
 import os
 import platform
-import subprocess
 import sys
 import time
 import warnings
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
+from common import ROOT, run_sqz  # also puts the repository on sys.path
+
 warnings.filterwarnings("ignore")
 
 import numpy as np  # noqa: E402
@@ -36,6 +35,7 @@ WORK = ROOT / "runs" / "host_bench"
 SPEC = ROOT / "benchmarks" / "results" / "q88" / "spec.json"
 PROJECT, BITDIR = WORK / "proj_kv260", WORK / "bit_kv260"
 RESULTS = ROOT / "benchmarks" / "results"
+MAIN_PYTHON = str(ROOT / ".venv" / "bin" / "python")   # sqz hls/build/eval need TF and hls4ml: not the pynq venv
 
 
 def machine() -> str:
@@ -52,12 +52,10 @@ def write(name: str, payload: dict) -> None:
 
 
 def setup(args) -> None:
-    py = str(ROOT / ".venv" / "bin" / "python")
     WORK.mkdir(parents=True, exist_ok=True)
-    subprocess.run([py, "-m", "sqz", "hls", "--spec", str(SPEC), "--board", "kv260", "--weights-in-uram", "conv10",
-                    "--out", str(PROJECT)], check=True, cwd=ROOT)
-    subprocess.run([py, "-m", "sqz", "build", "--project", str(PROJECT), "--board", "kv260", "--out", str(BITDIR)],
-                   check=True, cwd=ROOT)
+    run_sqz(["hls", "--spec", str(SPEC), "--board", "kv260", "--weights-in-uram", "conv10", "--out", str(PROJECT)],
+            python=MAIN_PYTHON)
+    run_sqz(["build", "--project", str(PROJECT), "--board", "kv260", "--out", str(BITDIR)], python=MAIN_PYTHON)
 
 
 def infer(args) -> None:
@@ -74,11 +72,11 @@ def infer(args) -> None:
 def emulator(args) -> None:
     """The emulator's own top-1 on the same images, in the main venv (numpy 2, no pynq), via sqz eval."""
     out = WORK / "emulator_eval.json"
-    cmd = [str(ROOT / ".venv" / "bin" / "python"), "-m", "sqz", "eval", "--spec", str(BITDIR / "spec.json"),
-           "--data", str(DATA), "--json", str(out), "--quiet", "--predictions", str(WORK / "emulator_eval.jsonl")]
+    cmd = ["eval", "--spec", str(BITDIR / "spec.json"), "--data", str(DATA), "--json", str(out), "--quiet",
+           "--predictions", str(WORK / "emulator_eval.jsonl")]
     if args.limit is not None:
         cmd += ["--limit", str(args.limit)]
-    subprocess.run(cmd, check=True, cwd=ROOT)
+    run_sqz(cmd, python=MAIN_PYTHON)
     d = json.loads(out.read_text())
     write("host_emulator_eval.json", {k: d[k] for k in ("n", "top1", "top5", "precision", "spec", "images_per_s")})
 

@@ -20,26 +20,17 @@ from __future__ import annotations
 import argparse
 import hashlib
 import json
-import subprocess
-import sys
 import tempfile
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
-PY = sys.executable
+from common import run_sqz
+
 BOARDS = ("pynq-z2", "ultra96-v2", "kv260", "zcu104")
 GENERATED = ("*.cpp", "*.h", "*.tcl", "*.sh")
 SKIP_DIRS = ("ap_types", "nnet_utils")   # hls4ml's shipped headers: unchanged unless hls4ml changes
 SKIP_FILES = ("build_lib.sh",)           # hls4ml's own build script: carries a random LIB_STAMP
 EST_KEYS = ("dsp", "bram18", "uram", "lut", "ii_cycles", "fps")
 LAYER_KEYS = ("name", "kind", "dsp", "bram18", "uram", "lut", "ii_cycles", "reuse")
-
-
-def run(args: list[str]) -> None:
-    res = subprocess.run([PY, "-m", "sqz", *args], cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                         text=True)
-    if res.returncode != 0:
-        raise SystemExit(f"sqz {' '.join(args)} failed:\n{res.stdout[-3000:]}")
 
 
 def sha(path: Path) -> str:
@@ -76,7 +67,7 @@ def estimate_summary(payload: dict) -> dict:
 def snapshot(work: Path) -> dict:
     out: dict = {"spec": {}, "designs": {}}
     spec = work / "q88" / "spec.json"
-    run(["quantize", "--weight-bits", "8", "--activation-bits", "8", "--calib-stop", "50", "--start", "50",
+    run_sqz(["quantize", "--weight-bits", "8", "--activation-bits", "8", "--calib-stop", "50", "--start", "50",
          "--limit", "8", "--out", str(spec), "--json", str(work / "q88" / "report.json"), "--quiet"])
     data = json.loads(spec.read_text())
     data.pop("calibration", None)
@@ -93,7 +84,7 @@ def snapshot(work: Path) -> dict:
     for name, args in cases:
         project = work / name
         result = work / f"{name}.json"
-        run(["hls", *args, "--out", str(project), "--json", str(result)])
+        run_sqz(["hls", *args, "--out", str(project), "--json", str(result)])
         payload = json.loads(result.read_text())
         out["designs"][name] = {"files": project_files(project), "estimate": estimate_summary(payload)}
         print(f"{name}: {len(out['designs'][name]['files'])} files, "

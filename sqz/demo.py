@@ -32,6 +32,7 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from hw.estimate import SMALL_BOARD_LIMITS
 from sqz.cli_common import ROOT, CliError, write_json
 from sqz.files import file_sha256
 
@@ -51,9 +52,9 @@ class BoardDefault:
 # at 6 bits: on the PYNQ-Z2 with the folding held at 900 frames/s (at 8 bits that folding needs LUT 91 %),
 # on the Ultra96-V2 the fastest folding within LUT 80 % and BRAM 90 % (the headroom timing closure wants;
 # the fastest that fits would take 87 % of the LUTs at 8 bits).
-ISSUE13_LIMITS = ("--max-utilisation", "lut=0.8,bram18=0.9")
+SMALL_BOARD_CEILINGS = ("--max-utilisation", ",".join(f"{k}={v:g}" for k, v in SMALL_BOARD_LIMITS.items()))
 BOARD_DEFAULTS = {"pynq-z2": BoardDefault("squeezenet_cifar", 6, ("--fps", "900")),
-                  "ultra96-v2": BoardDefault("squeezenet_cifar", 6, ISSUE13_LIMITS)}
+                  "ultra96-v2": BoardDefault("squeezenet_cifar", 6, SMALL_BOARD_CEILINGS)}
 DEFAULT_MODEL = "squeezenet1_0"
 SHIPPED_MODELS = ("squeezenet1_0", "squeezenet_cifar", "squeezenet1_1")   # named when a model does not fit
 DEFAULT_BITS = 8
