@@ -1,6 +1,6 @@
 """`python -m sqz train`: train a CIFAR-10 Fire network (model/cifar_train.py), resumable per epoch.
 
-    python -m sqz train --model squeezenet_cifar --data ../shared/data/cifar10 --epochs 60 --seed 0 \\
+    python -m sqz train --model squeezenet_cifar --data ../shared/data/cifar10 --epochs 80 --seed 0 \\
         --out runs/squeezenet_cifar --weights model/weights/squeezenet_cifar.npz \\
         --plot benchmarks/figures/cifar_train.png --json summary.json
 """
@@ -15,7 +15,7 @@ def add_commands(sub) -> None:
     p.add_argument("--model", default="squeezenet_cifar")
     p.add_argument("--data", default="../shared/data/cifar10",
                    help="the CIFAR-10 folder (cifar10_train_jpg.tar.gz, cifar10_test_jpg.tar.gz)")
-    p.add_argument("--epochs", type=int, default=60)
+    p.add_argument("--epochs", type=int, default=80)
     p.add_argument("--batch-size", type=int, default=128)
     p.add_argument("--lr", type=float, default=0.1, help="peak learning rate of the one-cycle schedule")
     p.add_argument("--weight-decay", type=float, default=5e-4)
