@@ -24,7 +24,6 @@ import csv
 import os
 import platform
 import subprocess
-import sys
 import time
 from pathlib import Path
 
@@ -74,6 +73,10 @@ def run_infer(bitstream_dir, data_dir, sim: str | None = "emulator", project=Non
     to json_out). sim: None (the board's pynq device), "emulator" or "csim" (project: the HLS project folder).
     Where pynq does not import (the main venv) and sim is set, the same run goes to the second venv's Python
     (`sqz infer` there) and its JSON comes back as the dict: callers need not care which venv they are in."""
+    from sqz.cli_common import require_labels
+
+    # an ImageNet-style folder (labels.txt), or the CIFAR-10 archives' folder: its test split, unpacked once
+    data_dir = require_labels(str(data_dir))
     try:
         import pynq  # noqa: F401
     except ImportError:
@@ -91,8 +94,6 @@ def run_infer(bitstream_dir, data_dir, sim: str | None = "emulator", project=Non
         manifest = Manifest.load(folder)
     except ManifestError as e:
         raise InferError(f"--bitstream {folder}: {e}") from None
-    if not Path(data_dir, "labels.txt").exists():
-        raise InferError(f"--data {data_dir}: no labels.txt there (expected lines 'relative/path <class index>')")
     if json_out is None and results_csv is None:
         raise InferError("give --json OUT.json or --results OUT.csv (per-image rows go to the CSV as they come)")
     csv_path = Path(results_csv) if results_csv else Path(json_out).with_suffix(".csv")
@@ -190,7 +191,8 @@ def add_commands(sub) -> None:
     p = sub.add_parser("infer", help="images through the board's accelerator (or the simulated board with --sim): "
                                      "top-1/top-5, frames/s, bit-exactness against the emulator")
     p.add_argument("--bitstream", required=True, help="bitstreams/<board> (manifest.json; .bit/.hwh on a board)")
-    p.add_argument("--data", required=True, help="ImageNet-style folder with labels.txt")
+    p.add_argument("--data", required=True, help="ImageNet-style folder with labels.txt, or the CIFAR-10 folder "
+                                                 "(cifar10_*_jpg.tar.gz: its 10,000 test images)")
     p.add_argument("--sim", nargs="?", const="emulator", choices=("emulator", "csim"),
                    help="the simulated board under the real pynq, with the emulator (default) or the C simulation "
                         "behind it")
@@ -255,6 +257,9 @@ def _argv(args) -> list[str]:
 
 
 def cmd_infer(args) -> int:
+    from sqz.cli_common import require_labels
+
+    args.data = require_labels(args.data)     # checked (and CIFAR-10 unpacked) before either venv starts work
     try:
         import pynq  # noqa: F401
     except ImportError:

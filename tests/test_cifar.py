@@ -261,7 +261,8 @@ def test_finetune_cli_writes_a_spec_the_emulator_and_hls_read(cifar_spec, tmp_pa
                  "--data", str(SAMPLE), "--out", str(out), "--quiet"]) == 2          # overlapping images
 
 
-def test_hls_project_for_pynq_z2_at_900_fps(tmp_path):
+def test_hls_project_for_pynq_z2_at_900_fps_builds_and_runs_on_the_simulated_board(tmp_path, tiny_cifar):
+    """hls -> build (dry run) -> infer --sim, with --data the CIFAR-10 archives' folder (its test split)."""
     from sqz.cli import main
 
     out = tmp_path / "hls.json"
@@ -276,3 +277,12 @@ def test_hls_project_for_pynq_z2_at_900_fps(tmp_path):
     manifest = json.loads((tmp_path / "prj" / "manifest.json").read_text())
     assert manifest["model"] == "squeezenet_cifar"
     assert manifest["input"]["shape"] == [32, 32, 3] and manifest["output"]["n"] == 10
+    assert main(["build", "--project", str(tmp_path / "prj"), "--board", "pynq-z2", "--out", str(tmp_path / "bit"),
+                 "--json", str(tmp_path / "build.json")]) == 0
+    # under the real pynq in the second venv (sqz infer re-runs itself there), the archives unpacked here first
+    assert main(["infer", "--bitstream", str(tmp_path / "bit"), "--data", str(tiny_cifar), "--sim", "emulator",
+                 "--json", str(tmp_path / "infer.json")]) == 0
+    r = json.loads((tmp_path / "infer.json").read_text())
+    assert r["model"] == "squeezenet_cifar" and r["board"] == "pynq-z2"
+    assert r["n"] == 20 and r["bit_exact"] == 20 and r["top1"] == r["emulator_top1"]    # 2 test images per class
+    assert "/test" in r["data"]
