@@ -4,8 +4,10 @@ The recipe, all of it in the arguments and the log so a run can be repeated:
 - data: the 50,000 training images through model.imagenet's loader (BGR, 0..255 minus the
   architecture's integer means, exactly what the emulator and the hardware are given), decoded once
   into a uint8 array cached beside the unpacked images; the 10,000 test images scored after every epoch;
-- augmentation: random crop of the image padded by 4 pixels (the padding is the mean colour, 0 after the
-  mean subtraction) and horizontal flips, drawn from a numpy generator seeded by --seed;
+- augmentation: random crop of the image padded by 4 pixels (black: the padding is 0 in the uint8 images,
+  before the mean subtraction) and horizontal flips, drawn from a numpy generator seeded by --seed;
+  optionally (--cutout N) an N x N square of each image set to 0 as well (Cutout, DeVries & Taylor 2017),
+  drawn after the crops and flips so that without it the random stream is the one of the shipped run;
 - model: every convolution of model/architecture.py as Conv2D (no bias) -> BatchNormalization -> ReLU,
   the same names and pools as model/squeezenet.build_keras; batch norm is folded into each conv's
   weights and bias at the end (`fold_batchnorm`), so everything after training sees plain convolutions;
@@ -63,8 +65,10 @@ def to_input(x_u8: np.ndarray, arch: Architecture) -> np.ndarray:
     return x_u8.astype(np.float32) - np.asarray(arch.mean_bgr, np.float32)
 
 
-def augment(x: np.ndarray, rng: np.random.Generator) -> np.ndarray:
-    """Random crop of the zero-padded (= mean-coloured) image and random horizontal flip, per image."""
+def augment(x: np.ndarray, rng: np.random.Generator, cutout: int = 0) -> np.ndarray:
+    """Random crop of the zero-padded image and random horizontal flip, per image; with `cutout`, a
+    cutout x cutout square (centre uniform over the image, clipped at its edges) set to 0 too.
+    0 is black for the uint8 images training gives, the mean colour for fine-tuning's mean-subtracted ones."""
     n, h, w, c = x.shape
     padded = np.zeros((n, h + 2 * PAD, w + 2 * PAD, c), x.dtype)
     padded[:, PAD:PAD + h, PAD:PAD + w] = x
@@ -74,6 +78,11 @@ def augment(x: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     for i in range(n):
         img = padded[i, dy[i]:dy[i] + h, dx[i]:dx[i] + w]
         out[i] = img[:, ::-1] if flip[i] else img
+    if cutout:
+        cy, cx = rng.integers(0, h, n), rng.integers(0, w, n)
+        for i in range(n):
+            out[i, max(0, cy[i] - cutout // 2):cy[i] + (cutout + 1) // 2,
+                max(0, cx[i] - cutout // 2):cx[i] + (cutout + 1) // 2] = 0
     return out
 
 
@@ -157,7 +166,7 @@ def plot_history(history: list[dict], path, title: str) -> Path:
 def train(arch: Architecture, data: str, out, epochs: int, batch_size: int = 128, lr: float = 0.1,
           weight_decay: float = 5e-4, warmup: float = 0.15, label_smoothing: float = 0.1, seed: int = 0,
           limit: int | None = None, weights_out=None, plot=None, say=print, command: str = "",
-          stop_after: int | None = None) -> dict:
+          stop_after: int | None = None, cutout: int = 0) -> dict:
     """Train (or resume) and write the folded weights; returns the summary. `limit`: use only
     N training images (a fixed random subset; smoke tests and probes); the test set is always all of it.
     `stop_after`: return after that many epochs in all, checkpoint written, as an interrupted run would."""
@@ -184,6 +193,8 @@ def train(arch: Architecture, data: str, out, epochs: int, batch_size: int = 128
     history: list[dict] = []
     config = dict(model=arch.name, epochs=epochs, batch_size=batch_size, lr=lr, weight_decay=weight_decay,
                   warmup=warmup, label_smoothing=label_smoothing, seed=seed, limit=limit, train_images=n)
+    if cutout:      # only when used: the shipped run's checkpoints and meta have no such key
+        config["cutout"] = cutout
 
     ckpt = out / "checkpoint.npz"
     if ckpt.is_file():
@@ -229,7 +240,7 @@ def train(arch: Architecture, data: str, out, epochs: int, batch_size: int = 128
         for s in range(steps_per_epoch):
             idx = order[s * batch_size:(s + 1) * batch_size]
             opt.learning_rate.assign(lr_at((epoch - 1) * steps_per_epoch + s, total, lr, warmup))
-            xb = to_input(augment(x_train[idx], rng), arch)
+            xb = to_input(augment(x_train[idx], rng, cutout), arch)
             loss, hit = train_step(xb, eye[y_train[idx]])
             loss_sum += float(loss)
             hits += int(hit)

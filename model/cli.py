@@ -21,6 +21,8 @@ def add_commands(sub) -> None:
     p.add_argument("--weight-decay", type=float, default=5e-4)
     p.add_argument("--warmup", type=float, default=0.15, help="fraction of the steps spent warming up")
     p.add_argument("--label-smoothing", type=float, default=0.1)
+    p.add_argument("--cutout", type=int, default=0, metavar="N",
+                   help="also set a random N x N square of each training image to 0 (Cutout); 0: off, the shipped recipe")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--limit", type=int, help="train on the first N training images only (smoke runs, probes)")
     p.add_argument("--out", required=True, help="run folder: checkpoint after each epoch, history, summary; "
@@ -44,10 +46,12 @@ def cmd_train(args) -> int:
         raise CliError(f"--data {args.data}: not a CIFAR-10 folder (cifar10_train_jpg.tar.gz, cifar10_test_jpg.tar.gz)")
     if args.epochs < 1 or args.batch_size < 1 or not args.lr > 0:
         raise CliError("--epochs, --batch-size and --lr must be positive")
+    if not 0 <= args.cutout <= arch.input_size:
+        raise CliError(f"--cutout {args.cutout}: the square's side must be 0 (off) to {arch.input_size} pixels")
     command = "python -m sqz " + " ".join(shlex.quote(a) for a in sys.argv[1:]) if sys.argv[1:2] == ["train"] else ""
     s = train(arch, args.data, args.out, args.epochs, args.batch_size, args.lr, args.weight_decay, args.warmup,
               args.label_smoothing, args.seed, args.limit, args.weights, args.plot,
-              say=lambda m: print(m, flush=True), command=command)
+              say=lambda m: print(m, flush=True), command=command, cutout=args.cutout)
     write_json(args.json, s)
     print_table(f"{args.model} trained on CIFAR-10", [
         ("epochs", len(s["history"])), ("test top-1 (10,000)", f"{100 * s['test_acc']:.2f} %"),

@@ -154,6 +154,25 @@ def test_squeezenet_cifar_estimate_fits_pynq_z2_within_issue_limits():
 
 # -- training, folding, weights ------------------------------------------------------------------
 
+def test_augment_cutout_is_drawn_after_the_crops_and_flips():
+    """Without --cutout the random stream is the shipped run's; with it the same crops and flips, plus one
+    zeroed square per image (at most N x N, at least a quarter of it where clipped at a corner)."""
+    from model.cifar_train import augment
+
+    x = np.random.default_rng(1).integers(1, 256, (16, 32, 32, 3), dtype=np.uint8)     # no zero pixel
+    r0, r1 = np.random.default_rng(7), np.random.default_rng(7)
+    plain, cut = augment(x, r0), augment(x, r1, cutout=8)
+    changed = cut != plain
+    assert np.all(cut[changed] == 0)                       # only zeroing, on top of the same crops and flips
+    zeroed = np.all(changed, axis=-1).reshape(16, -1).sum(1)
+    padding = np.all(plain == 0, axis=-1).reshape(16, -1).sum(1)
+    assert np.all(zeroed <= 64) and np.all(zeroed + padding >= 16) and zeroed.sum() > 16 * 16
+    r3, r4 = np.random.default_rng(7), np.random.default_rng(7)
+    augment(x, r3)
+    augment(x, r4, cutout=0)
+    assert r3.bit_generator.state == r4.bit_generator.state          # cutout 0 draws nothing more
+
+
 def test_batchnorm_folding_gives_the_trained_network():
     import keras
 
