@@ -4,9 +4,9 @@ The recipe, all of it in the arguments and the log so a run can be repeated:
 - data: the 50,000 training images through model.imagenet's loader (BGR, 0..255 minus the
   architecture's integer means, exactly what the emulator and the hardware are given), decoded once
   into a uint8 array cached beside the unpacked images; the 10,000 test images scored after every epoch;
-- augmentation: random crop of the image padded by 4 pixels (black: the padding is 0 in the uint8 images,
-  before the mean subtraction) and horizontal flips, drawn from a numpy generator seeded by --seed;
-  optionally (--cutout N) an N x N square of each image set to 0 as well (Cutout, DeVries & Taylor 2017),
+- augmentation: random crop of the image padded by 4 black pixels (0 in the uint8 images, before the
+  mean subtraction; fine-tuning pads with the same black) and horizontal flips, drawn from a numpy
+  generator seeded by --seed; optionally (--cutout N) an N x N black square in each image as well (Cutout, DeVries & Taylor 2017),
   drawn after the crops and flips so that without it the random stream is the one of the shipped run;
 - model: every convolution of model/architecture.py as Conv2D (no bias) -> BatchNormalization -> ReLU,
   the same names and pools as model/squeezenet.build_keras; batch norm is folded into each conv's
@@ -65,12 +65,14 @@ def to_input(x_u8: np.ndarray, arch: Architecture) -> np.ndarray:
     return x_u8.astype(np.float32) - np.asarray(arch.mean_bgr, np.float32)
 
 
-def augment(x: np.ndarray, rng: np.random.Generator, cutout: int = 0) -> np.ndarray:
-    """Random crop of the zero-padded image and random horizontal flip, per image; with `cutout`, a
-    cutout x cutout square (centre uniform over the image, clipped at its edges) set to 0 too.
-    0 is black for the uint8 images training gives, the mean colour for fine-tuning's mean-subtracted ones."""
+def augment(x: np.ndarray, rng: np.random.Generator, cutout: int = 0, fill=0) -> np.ndarray:
+    """Random crop of the padded image and random horizontal flip, per image; with `cutout`, a cutout x
+    cutout square (centre uniform over the image, clipped at its edges) filled too. The fill is black in
+    both stages that call this: 0 for training's uint8 images, -mean (`black_input`) for fine-tuning's
+    mean-subtracted ones."""
     n, h, w, c = x.shape
-    padded = np.zeros((n, h + 2 * PAD, w + 2 * PAD, c), x.dtype)
+    padded = np.empty((n, h + 2 * PAD, w + 2 * PAD, c), x.dtype)
+    padded[:] = fill
     padded[:, PAD:PAD + h, PAD:PAD + w] = x
     dy, dx = rng.integers(0, 2 * PAD + 1, n), rng.integers(0, 2 * PAD + 1, n)
     flip = rng.random(n) < 0.5
@@ -82,8 +84,13 @@ def augment(x: np.ndarray, rng: np.random.Generator, cutout: int = 0) -> np.ndar
         cy, cx = rng.integers(0, h, n), rng.integers(0, w, n)
         for i in range(n):
             out[i, max(0, cy[i] - cutout // 2):cy[i] + (cutout + 1) // 2,
-                max(0, cx[i] - cutout // 2):cx[i] + (cutout + 1) // 2] = 0
+                max(0, cx[i] - cutout // 2):cx[i] + (cutout + 1) // 2] = fill
     return out
+
+
+def black_input(arch: Architecture) -> np.ndarray:
+    """A black pixel as the network input (after the mean subtraction): augment's fill for such images."""
+    return to_input(np.zeros(arch.in_channels, np.uint8), arch)
 
 
 def build_train_model(arch: Architecture):

@@ -161,6 +161,7 @@ def finetune(arch: Architecture, params: dict, spec: QuantSpec, images: np.ndarr
     import tensorflow as tf
 
     from model.cifar_train import augment as random_crop_flip
+    from model.cifar_train import black_input
 
     tf.random.set_seed(seed)
     rng = np.random.default_rng(seed)
@@ -193,7 +194,7 @@ def finetune(arch: Architecture, params: dict, spec: QuantSpec, images: np.ndarr
             idx = order[s * batch_size:(s + 1) * batch_size]
             x = images[idx].astype(np.float32)
             if augment:
-                x = random_crop_flip(x, rng)
+                x = random_crop_flip(x, rng, fill=black_input(arch))   # black, as in training
             loss, hit = step(x, labels[idx].astype(np.int64))
             loss_sum += float(loss)
             hits += int(hit)

@@ -173,6 +173,20 @@ def test_augment_cutout_is_drawn_after_the_crops_and_flips():
     assert r3.bit_generator.state == r4.bit_generator.state          # cutout 0 draws nothing more
 
 
+def test_training_and_fine_tuning_augment_alike():
+    """The same crops, flips, padding and cutout whether the images are uint8 (training) or already
+    mean-subtracted (fine-tuning): one rule, black padding in both."""
+    from model.architecture import get_architecture
+    from model.cifar_train import augment, black_input, to_input
+
+    arch = get_architecture("squeezenet_cifar")
+    x = np.random.default_rng(2).integers(0, 256, (8, 32, 32, 3), dtype=np.uint8)
+    train = to_input(augment(x, np.random.default_rng(5), cutout=6), arch)
+    tune = augment(to_input(x, arch), np.random.default_rng(5), cutout=6, fill=black_input(arch))
+    assert np.array_equal(train, tune)
+    assert np.any(np.all(tune == black_input(arch), axis=-1))          # there is padding, and it is black
+
+
 def test_batchnorm_folding_gives_the_trained_network():
     import keras
 
