@@ -23,7 +23,8 @@ from pathlib import Path
 
 from common import ROOT, run_sqz  # also puts the repository on sys.path
 
-from hw.estimate import SMALL_BOARD_LIMITS, choose_reuse, estimate, utilisation_ceilings  # noqa: E402
+from hw.boards import SMALL_BOARD_LIMITS  # noqa: E402
+from hw.estimate import choose_reuse, estimate, utilisation_ceilings  # noqa: E402
 from model.architecture import CIFAR_CANDIDATES, CIFAR_DEFAULT, get_architecture  # noqa: E402
 
 LIMITS = {k: v / 100 for k, v in utilisation_ceilings(SMALL_BOARD_LIMITS).items()}   # every resource named

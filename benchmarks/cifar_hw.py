@@ -75,10 +75,10 @@ def main() -> int:
         infers, infer_cmds = {}, []
         for sim, extra_infer in (("emulator", []), ("csim", ["--project", f"runs/hls_cifar_{board}", "--limit",
                                                             str(args.infer_csim)])):
-            infer_json = out / f"infer_{board}_{sim}.json"
+            infer_json, rows_csv = out / f"infer_{board}_{sim}.json", f"runs/infer_cifar_{board}_{sim}.csv"
             cmd = ["infer", "--bitstream", f"runs/bitstreams_cifar/{board}", "--data", CIFAR, "--sim", sim,
-                   *extra_infer, "--json", str(infer_json), "--results", f"runs/infer_cifar_{board}_{sim}.csv"]
-            Path(ROOT / cmd[-1]).unlink(missing_ok=True)      # a fresh run, not a resumed one
+                   *extra_infer, "--json", str(infer_json), "--results", rows_csv]
+            (ROOT / rows_csv).unlink(missing_ok=True)      # a fresh run, not a resumed one
             seconds = run_sqz(cmd)
             r = json.loads(infer_json.read_text())
             infers[sim] = {k: r[k] for k in ("n", "top1", "top5", "bit_exact", "bit_exact_of", "emulator_top1",

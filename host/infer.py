@@ -257,9 +257,6 @@ def _argv(args) -> list[str]:
 
 
 def cmd_infer(args) -> int:
-    from sqz.cli_common import require_labels
-
-    args.data = require_labels(args.data)     # checked (and CIFAR-10 unpacked) before either venv starts work
     try:
         import pynq  # noqa: F401
     except ImportError:
@@ -269,6 +266,10 @@ def cmd_infer(args) -> int:
         exe = _pynq_python()
         if exe is None:
             raise InferError(_NO_VENV) from None
+        from sqz.cli_common import require_labels
+
+        # checked (and CIFAR-10 unpacked) here, before the second venv starts; where pynq imports, run_infer does it
+        args.data = require_labels(args.data)
         env = {**os.environ, "PYTHONPATH": str(ROOT)}
         return subprocess.run([exe, "-W", "ignore", "-m", "sqz", *_argv(args)], env=env).returncode
     import warnings

@@ -119,6 +119,12 @@ BOARDS: dict[str, Board] = {
 }
 
 
+# issue 13's ceilings for the small boards (PYNQ-Z2, Ultra96-V2), fractions of the board's resources: LUT and
+# BRAM headroom for timing closure, the others may be used whole. Here rather than in hw.estimate so that
+# sqz.demo's board defaults read it without importing the estimator at every `python -m sqz` start-up.
+SMALL_BOARD_LIMITS = {"lut": 0.8, "bram18": 0.9}
+
+
 def get_board(name: str | Board) -> Board:
     """Board by name (case-insensitive); a Board passes through unchanged."""
     if isinstance(name, Board):

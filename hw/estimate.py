@@ -143,9 +143,6 @@ from model.architecture import Architecture, get_architecture
 RESOURCES = ("dsp", "bram18", "uram", "lut", "lutram")
 # FINN's recommended ceilings for timing closure (finn/util/platforms.py DEFAULT_RES_LIMITS)
 FINN_RESOURCE_LIMITS = {"lut": 0.7, "lutram": 0.7, "bram18": 0.8, "uram": 0.8, "dsp": 0.8}
-# issue 13's ceilings for the small boards (PYNQ-Z2, Ultra96-V2): LUT and BRAM headroom for timing closure;
-# the other resources may be used whole
-SMALL_BOARD_LIMITS = {"lut": 0.8, "bram18": 0.9}
 SCAN_RATIO = 1.05               # choose_reuse: step between cycle targets scanned before bisecting
 URAM_POLICIES = ("none", "auto", "all")
 LOADABLE_POLICIES = ("none", "auto", "all")

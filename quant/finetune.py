@@ -165,6 +165,7 @@ def finetune(arch: Architecture, params: dict, spec: QuantSpec, images: np.ndarr
 
     tf.random.set_seed(seed)
     rng = np.random.default_rng(seed)
+    black = black_input(arch)          # the crops' padding: black, as in training
     net = FixedPointTrainer(arch, params, spec)
     # Adam by default: with batch norm folded in, the layers' weights differ in scale by orders of magnitude
     # (conv1 reads pixels of +-128), and SGD at one rate for all either diverges or lets the network drift
@@ -194,7 +195,7 @@ def finetune(arch: Architecture, params: dict, spec: QuantSpec, images: np.ndarr
             idx = order[s * batch_size:(s + 1) * batch_size]
             x = images[idx].astype(np.float32)
             if augment:
-                x = random_crop_flip(x, rng, fill=black_input(arch))   # black, as in training
+                x = random_crop_flip(x, rng, fill=black)
             loss, hit = step(x, labels[idx].astype(np.int64))
             loss_sum += float(loss)
             hits += int(hit)

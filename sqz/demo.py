@@ -32,7 +32,7 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from hw.estimate import SMALL_BOARD_LIMITS
+from hw.boards import SMALL_BOARD_LIMITS
 from sqz.cli_common import ROOT, CliError, write_json
 from sqz.files import file_sha256
 

@@ -137,7 +137,8 @@ def test_squeezenet_cifar_shapes_and_hardware_ops():
 
 
 def test_squeezenet_cifar_estimate_fits_pynq_z2_within_issue_limits():
-    from hw.estimate import SMALL_BOARD_LIMITS, choose_reuse, estimate
+    from hw.boards import SMALL_BOARD_LIMITS
+    from hw.estimate import choose_reuse, estimate
     from model.architecture import get_architecture
 
     from sqz.demo import BOARD_DEFAULTS
