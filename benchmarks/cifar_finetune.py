@@ -1,7 +1,8 @@
 """squeezenet_cifar in fixed point at 8, 6 and 4 bits, before and after Ristretto fine-tuning, on the
 10,000 CIFAR-10 test images (the bit-exact emulator; float = Keras with the folded weights).
 
-Per width W (weights and activations both W bits; input ap_fixed<9,9>, logits 16 bits, exact accumulators):
+Per width W (weights and activations both W bits; input ap_fixed<9,9>, logits 16 bits, exact accumulators;
+a width written wXaY, e.g. w4a6, means X-bit weights and Y-bit activations, in folders q_w4a6/, ft_w4a6/):
   1. python -m sqz quantize --model squeezenet_cifar --calib CIFAR --calib-limit 2000 --data CIFAR
          --weight-bits W --activation-bits W --out benchmarks/results/cifar/q{W}/spec.json --json .../report.json
      (calibration: the first 2,000 training images of the interleaved list, 200 per class; GPTQ rounding)
@@ -12,7 +13,7 @@ Each step is skipped when its report exists (rerun to resume). Prints the table,
 benchmarks/results/cifar/finetune.json.
 
     .venv/bin/python benchmarks/cifar_finetune.py [--bits 8,6,4] [--ft-images 50000] [--epochs 2]
-        [--model squeezenet_cifar] [--results benchmarks/results/cifar]
+        [--model squeezenet_cifar] [--results benchmarks/results/cifar] [--lr 8:1e-5,w4a6:1e-4,...]
 """
 from __future__ import annotations
 
@@ -31,6 +32,18 @@ def rel(p: Path) -> str:
     return str(p.relative_to(ROOT)) if p.is_relative_to(ROOT) else str(p)
 
 
+def parse_width(token: str) -> tuple[str, int, int]:
+    """'6' -> ('6', 6, 6); 'w4a6' -> ('w4a6', 4, 6): (name, weight bits, activation bits)."""
+    t = token.strip().lower()
+    if t.isdigit():
+        return t, int(t), int(t)
+    if t.startswith("w") and "a" in t:
+        w, a = t[1:].split("a", 1)
+        if w.isdigit() and a.isdigit():
+            return t, int(w), int(a)
+    raise SystemExit(f"--bits: {token!r} is neither a width (6) nor weight/activation widths (w4a6)")
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__)
     ap.add_argument("--bits", default="8,6,4")
@@ -41,18 +54,21 @@ def main() -> int:
     ap.add_argument("--results", default=str(OUT), help="folder for q{W}/, ft{W}/ and finetune.json")
     ap.add_argument("--lr", default="8:0.00001,6:0.00001,4:0.0001", help="fine-tuning learning rate per width (Adam)")
     args = ap.parse_args()
-    lrs = {int(k): v for k, v in (kv.split(":") for kv in args.lr.split(","))}
+    lrs = {k.strip().lower(): v for k, v in (kv.split(":") for kv in args.lr.split(","))}
     out = Path(args.results).resolve()
     rows = {}
-    for w in (int(b) for b in args.bits.split(",")):
-        q, ft = out / f"q{w}", out / f"ft{w}"
+    for name, w, a in (parse_width(b) for b in args.bits.split(",")):
+        folder = name if name.isdigit() else f"_{name}"
+        q, ft = out / f"q{folder}", out / f"ft{folder}"
+        if name not in lrs:
+            raise SystemExit(f"--lr names no learning rate for width {name!r} (give {name}:LR)")
         q.mkdir(parents=True, exist_ok=True)
         ft.mkdir(parents=True, exist_ok=True)
         qargs = ["quantize", "--model", args.model, "--calib", CIFAR, "--calib-limit", str(args.calib_images),
-                 "--data", CIFAR, "--weight-bits", str(w), "--activation-bits", str(w), "--out", rel(q / "spec.json"),
-                 "--json", rel(q / "report.json"), "--work", str(ROOT / "runs" / f"{args.model}_q{w}.work"), "--quiet"]
+                 "--data", CIFAR, "--weight-bits", str(w), "--activation-bits", str(a), "--out", rel(q / "spec.json"),
+                 "--json", rel(q / "report.json"), "--work", str(ROOT / "runs" / f"{args.model}_q{folder}.work"), "--quiet"]
         fargs = ["finetune", "--model", args.model, "--spec", rel(q / "spec.json"), "--calib", CIFAR,
-                 "--calib-limit", str(args.ft_images), "--epochs", str(args.epochs), "--lr", lrs[w], "--data", CIFAR,
+                 "--calib-limit", str(args.ft_images), "--epochs", str(args.epochs), "--lr", lrs[name], "--data", CIFAR,
                  "--out", rel(ft / "spec.json"), "--json", rel(ft / "report.json"), "--quiet"]
         times = {}
         if not (q / "report.json").is_file():
@@ -60,12 +76,13 @@ def main() -> int:
         if not (ft / "report.json").is_file():
             times["finetune_s"] = run_sqz(fargs, ft / "log.txt")
         qr, fr = json.loads((q / "report.json").read_text()), json.loads((ft / "report.json").read_text())
-        rows[w] = {"bits": w, "float_top1": qr["float"]["top1"], "before_top1": qr["fixed"]["top1"],
+        rows[name] = {"bits": w if w == a else name, "weight_bits": w, "activation_bits": a, "float_top1": qr["float"]["top1"], "before_top1": qr["fixed"]["top1"],
                    "after_top1": fr["fixed"]["top1"], "finetune_before_check": fr["before"]["top1"], "n": fr["n"],
                    "finetune": {k: fr["finetune"][k] for k in ("epochs", "lr", "optimizer", "images", "seconds", "batch_size")},
                    "commands": ["python -m sqz " + " ".join(qargs), "python -m sqz " + " ".join(fargs)], **times}
-        print(f"{w}-bit: float {100 * rows[w]['float_top1']:.2f} %  before {100 * rows[w]['before_top1']:.2f} %  "
-              f"after {100 * rows[w]['after_top1']:.2f} %  (n = {rows[w]['n']})", flush=True)
+        r = rows[name]
+        print(f"{name}-bit: float {100 * r['float_top1']:.2f} %  before {100 * r['before_top1']:.2f} %  "
+              f"after {100 * r['after_top1']:.2f} %  (n = {r['n']})", flush=True)
         (out / "finetune.json").write_text(json.dumps({"what": __doc__.splitlines()[0], "model": args.model,
                                                        "rows": rows}, indent=1) + "\n")
     return 0

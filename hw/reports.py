@@ -16,7 +16,8 @@ vivado_synth_utilization       Vivado ``report_utilization`` / ``report_accelera
 vivado_place_utilization       by their "Design State" (Synthesized / Placed / Routed:
 vivado_route_utilization       ``vivado_route_utilization``)
 vivado_timing                  ``report_timing_summary``: WNS and the clock's period
-vivado_power                   ``report_power``: Total On-Chip Power
+vivado_power                   ``report_power``: Total On-Chip Power, and its On-Chip Components
+                               table as ``power_components`` (what an energy estimate scales)
 =============================  ===================================================================
 
 Conventions: ``clock_ns`` is the TARGET clock period (the HLS target, or the constrained clock of a
@@ -75,6 +76,9 @@ class Report:
     modules: list[ModuleFigures] = field(default_factory=list)
     wns_ns: float | None = None
     power_w: float | None = None
+    # report_power's On-Chip Components: snake_case row name ("clocks", "lut_as_logic", "dsps", "ps7",
+    # "static_power", ...) -> {"w": watts, "used": count}; a "<0.001" cell is read as its bound, 0.001
+    power_components: dict | None = None
 
     def to_json(self) -> dict:
         out = asdict(self)
@@ -93,6 +97,8 @@ class Report:
         held = [f"{name} {fmt(v)} {unit}" for name, v, unit in scalars if v is not None]
         if held:
             lines.append("  " + "   ".join(held))
+        if self.power_components:
+            lines.append("  power (W): " + "  ".join(f"{k} {fmt(v['w'])}" for k, v in self.power_components.items()))
         if any(v is not None for v in self.totals.values()):
             lines.append("  totals: " + "  ".join(f"{k.upper()} {fmt(self.totals.get(k))}" for k in RESOURCES))
         if self.modules:
@@ -561,7 +567,30 @@ def _read_vivado_power(path: Path, text: str) -> Report:
     if total is None:
         raise ReportError(f"{path}: no 'Total On-Chip Power' in its Summary")
     return Report(path=str(path), source="vivado_power", part=device, tool_version=version,
-                  power_w=float(total.group(1)))
+                  power_w=float(total.group(1)), power_components=_power_components(path, lines))
+
+
+def _power_components(path, lines) -> dict:
+    """report_power's "On-Chip Components" table (indented rows are parts of the row above them)."""
+    # the section heading (underlined), not its line in the Table of Contents
+    start = next((i for i, (l, nxt) in enumerate(zip(lines, lines[1:]))
+                  if re.match(r"^\d+\.\d+ On-Chip Components", l) and nxt.startswith("---")), None)
+    if start is None:
+        raise ReportError(f"{path}: no 'On-Chip Components' section: truncated or not a Vivado power report")
+    header, body, _ = _table(path, lines, start, "On-Chip Components")
+    if not header or header[0][:2] != ["On-Chip", "Power (W)"]:
+        raise ReportError(f"{path}: the On-Chip Components table has columns {header[:1]}, not On-Chip | Power (W)")
+    used_col = header[0].index("Used") if "Used" in header[0] else None
+    out = {}
+    for row in body:
+        name = re.sub(r"[^a-z0-9]+", "_", row[0].lower()).strip("_")
+        if not name or name == "total":
+            continue
+        used = _int(row[used_col], dash_is_zero=False) if used_col is not None and used_col < len(row) else None
+        out[name] = {"w": _float(row[1].lstrip("<")), "used": used}
+    if "ps7" not in out and "ps8" not in out and "static_power" not in out:
+        raise ReportError(f"{path}: the On-Chip Components table has no PS or static power row")
+    return out
 
 
 _READERS = {"csynth_rpt": _read_csynth_rpt, "csynth_summary": _read_csynth_summary,

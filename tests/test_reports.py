@@ -19,7 +19,7 @@ assert HLS.is_dir() and PYNQ.is_dir(), f"the shared report data is not at {DATA}
 
 ALL = find_reports(ROOTS)
 REPORT_KEYS = {"path", "source", "part", "tool_version", "clock_ns", "estimated_clock_ns", "latency_cycles",
-               "ii_cycles", "totals", "modules", "wns_ns", "power_w"}
+               "ii_cycles", "totals", "modules", "wns_ns", "power_w", "power_components"}
 MODULE_KEYS = {"name", "lut", "ff", "dsp", "bram18", "uram", "latency_cycles", "ii_cycles"}
 
 
@@ -129,6 +129,31 @@ def test_every_real_report_parses_with_its_figures(path):
         assert r.wns_ns is None and r.power_w is None
     for key, value in EXPECTED.get(rel(path), {}).items():
         assert getattr(r, key) == value, key
+
+
+def test_power_report_components_read_off_the_file():
+    c = read_report(PYNQ / "vivado_power_routed.rpt").power_components
+    assert list(c) == ["clocks", "slice_logic", "lut_as_logic", "carry4", "register", "lut_as_shift_register",
+                       "f7_f8_muxes", "others", "lut_as_distributed_ram", "signals", "block_ram", "dsps", "ps7",
+                       "static_power"]
+    assert c["ps7"] == {"w": 1.256, "used": 1} and c["static_power"] == {"w": 0.137, "used": None}
+    assert c["dsps"] == {"w": 0.006, "used": 9} and c["block_ram"] == {"w": 0.001, "used": 7}
+    assert c["lut_as_logic"] == {"w": 0.016, "used": 20365}
+    assert c["lut_as_shift_register"]["w"] == 0.001          # "<0.001": its bound
+    top = ("clocks", "slice_logic", "signals", "block_ram", "dsps", "ps7", "static_power")
+    assert abs(sum(c[k]["w"] for k in top) - 1.492) < 0.0015  # the rows add up to the total (rounding)
+    for p in ALL:
+        if read_report(p).source != "vivado_power":
+            assert read_report(p).power_components is None
+
+
+def test_power_report_without_its_components_table_is_an_error(tmp_path):
+    text = (PYNQ / "vivado_power_routed.rpt").read_text()
+    cut = tmp_path / "power.rpt"
+    # the section renamed, in the Table of Contents too (so only the components reader can notice)
+    cut.write_text(text.replace("1.1 On-Chip Components", "1.1 Other things"))
+    with pytest.raises(ReportError, match=r"power\.rpt: no 'On-Chip Components' section"):
+        read_report(cut)
 
 
 def _pairs():
