@@ -36,6 +36,11 @@ OUT = ROOT / "benchmarks" / "results" / "cifar" / "energy.json"
 PL_LOGIC = ("clocks", "slice_logic", "signals")          # scaled by LUTs
 
 
+def shared_name(path: Path) -> str:
+    """A file of ../shared as a reader of the repository names it."""
+    return "../shared/" + Path(path).resolve().relative_to(DATA.parent.resolve()).as_posix()
+
+
 def scaled_power(components: dict, lut: float, dsp: int, bram18: int) -> dict:
     """Chip power (W) of a design with these resources, by component, scaled from a report's components."""
     ref_lut = sum(components[k]["used"] for k in ("lut_as_logic", "lut_as_shift_register", "lut_as_distributed_ram"))
@@ -59,7 +64,7 @@ def rn07_measurement(path: Path) -> dict:
         raise SystemExit(f"{path}: no median energy, power or throughput lines: not an EnergyRunner results log")
     powers.sort()
     rates.sort()
-    return {"file": str(path.relative_to(DATA.parent)), "energy_mj": float(median.group(1)) / 1000,
+    return {"file": shared_name(path), "energy_mj": float(median.group(1)) / 1000,
             "power_w_median": powers[len(powers) // 2] / 1e6, "inferences_per_s_median": rates[len(rates) // 2]}
 
 
@@ -82,7 +87,7 @@ def main() -> int:
     rn07 = rn07_measurement(RN07_POWER)
     print(f"{Path(args.design).name}: {fps:.0f} frames/s at {est['clock_mhz']:g} MHz, LUT {est['lut']}, DSP "
           f"{est['dsp']}, BRAM18 {est['bram18']} (estimates)")
-    print(f"reference: {POWER_REPORT.relative_to(DATA.parent)}: {ref.power_w} W on chip "
+    print(f"reference: {shared_name(POWER_REPORT)}: {ref.power_w} W on chip "
           f"(PS7 {ref.power_components['ps7']['w']} W, static {ref.power_components['static_power']['w']} W)")
     for name, r in rows.items():
         print(f"  {name:12s} LUT {r['lut']:8.0f}: chip {r['total_w']:.3f} W -> {r['energy_mj']:.2f} mJ per inference")
@@ -92,7 +97,7 @@ def main() -> int:
           f"{rn07['inferences_per_s_median']:.1f} inf/s = {rn07['energy_mj']:.1f} mJ per inference")
     write_results(args.out, {"what": "ESTIMATE: chip power scaled from a real routed report; not measured",
                              "design": str(Path(args.design).resolve()), "fps": fps, "clock_mhz": est["clock_mhz"],
-                             "reference_report": str(POWER_REPORT.relative_to(DATA.parent)),
+                             "reference_report": shared_name(POWER_REPORT),
                              "reference_power_w": ref.power_w, "reference_components": ref.power_components,
                              "rows": rows, "programmable_logic_w": sum(pl.values()), "rn07_measured": rn07})
     return 0
