@@ -60,3 +60,20 @@ def test_finetune_widths(token, parsed):
 def test_a_bad_width_is_an_error_naming_it(token):
     with pytest.raises(SystemExit, match=repr(token).replace("/", "/")):
         cifar_finetune.parse_width(token)
+
+
+def test_budget_summary_of_the_shipped_run_and_an_unfinished_one_refused(tmp_path):
+    import json
+
+    import cifar_budget
+
+    r = cifar_budget.summarise(cifar_budget.RUNS["80 epochs (shipped)"])
+    assert (r["epochs"], r["test_top1"], len(r["curve"])) == (80, 0.8603, 80)
+    assert r["last10_range"][0] <= r["last10_mean_top1"] <= r["last10_range"][1]
+    assert r["curve"][-1][0] == 1.0
+    d = json.loads(cifar_budget.RUNS["80 epochs (shipped)"].read_text())
+    d["history"] = d["history"][:40]
+    cut = tmp_path / "summary.json"
+    cut.write_text(json.dumps(d))
+    with pytest.raises(SystemExit, match="summary.json: 40 epochs of 80: the run is not finished"):
+        cifar_budget.summarise(cut)
