@@ -21,6 +21,7 @@ from __future__ import annotations
 import argparse
 import json
 import re
+import statistics
 import sys
 from pathlib import Path
 
@@ -62,10 +63,9 @@ def rn07_measurement(path: Path) -> dict:
     rates = [float(v) for v in re.findall(r"Throughput\s*:\s*([\d.]+) inf\./sec", text)]
     if median is None or not powers or not rates:
         raise SystemExit(f"{path}: no median energy, power or throughput lines: not an EnergyRunner results log")
-    powers.sort()
-    rates.sort()
     return {"file": shared_name(path), "energy_mj": float(median.group(1)) / 1000,
-            "power_w_median": powers[len(powers) // 2] / 1e6, "inferences_per_s_median": rates[len(rates) // 2]}
+            "power_w_median": statistics.median_high(powers) / 1e6,
+            "inferences_per_s_median": statistics.median_high(rates)}
 
 
 def main() -> int:
