@@ -13,6 +13,11 @@ The recipe, all of it in the arguments and the log so a run can be repeated:
   weights and bias at the end (`fold_batchnorm`), so everything after training sees plain convolutions;
 - optimiser: SGD with Nesterov momentum 0.9, decoupled weight decay, label smoothing; one-cycle schedule
   (linear warm-up over the first --warmup fraction of the steps, then cosine down to 0), per step;
+- optionally (--teacher W.npz ...) knowledge distillation (Hinton et al. 2015) from trained networks of
+  the same input: their softmax at temperature T, averaged over the teachers and over each training image
+  and its mirror, computed once before the first epoch (the targets do not depend on the random crop, so
+  the teachers cost no time per step); the loss is (1 - alpha) * the label-smoothed cross-entropy +
+  alpha * T^2 * KL(teacher || student at T);
 - a checkpoint after every epoch (weights, optimiser state, generator state, the log so far) in --out;
   rerunning the same command resumes from it. At the end: the folded weights (npz), the log
   (JSON lines), the accuracy-per-epoch plot.
@@ -91,6 +96,36 @@ def augment(x: np.ndarray, rng: np.random.Generator, cutout: int = 0, fill=0) ->
 def black_input(arch: Architecture) -> np.ndarray:
     """A black pixel as the network input (after the mean subtraction): augment's fill for such images."""
     return to_input(np.zeros(arch.in_channels, np.uint8), arch)
+
+
+def file_sha256(path) -> str:
+    import hashlib
+
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+def teacher_targets(arch: Architecture, teachers, x_u8: np.ndarray, temperature: float,
+                    batch_size: int = 500) -> np.ndarray:
+    """The distillation targets of `x_u8` (N, float32 probabilities over the classes): each teacher's
+    (folded weights, model/trained.py's format) softmax of logits / temperature on the image and on its
+    mirror, averaged over both and over the teachers; the same for an image and its mirror, so the
+    training's flips need no second set."""
+    from model.squeezenet import build_keras, keras_weights
+    from model.trained import load_params
+
+    x = to_input(x_u8, arch)
+    total = np.zeros((len(x), arch.num_classes), np.float64)
+    for path in teachers:
+        net = build_keras(arch, softmax=False, weights=keras_weights(load_params(path, arch)[0]))
+        for view in (x, x[:, :, ::-1]):
+            logits = net.predict(view, batch_size=batch_size, verbose=0).astype(np.float64) / temperature
+            e = np.exp(logits - logits.max(-1, keepdims=True))
+            total += e / e.sum(-1, keepdims=True)
+    return (total / (2 * len(teachers))).astype(np.float32)
 
 
 def build_train_model(arch: Architecture):
@@ -173,10 +208,12 @@ def plot_history(history: list[dict], path, title: str) -> Path:
 def train(arch: Architecture, data: str, out, epochs: int, batch_size: int = 128, lr: float = 0.1,
           weight_decay: float = 5e-4, warmup: float = 0.15, label_smoothing: float = 0.1, seed: int = 0,
           limit: int | None = None, weights_out=None, plot=None, say=print, command: str = "",
-          stop_after: int | None = None, cutout: int = 0) -> dict:
+          stop_after: int | None = None, cutout: int = 0, teachers=(), kd_alpha: float = 0.9,
+          kd_temperature: float = 4.0) -> dict:
     """Train (or resume) and write the folded weights; returns the summary. `limit`: use only
     N training images (a fixed random subset; smoke tests and probes); the test set is always all of it.
-    `stop_after`: return after that many epochs in all, checkpoint written, as an interrupted run would."""
+    `stop_after`: return after that many epochs in all, checkpoint written, as an interrupted run would.
+    `teachers`: weights files to distil from (module docstring), with `kd_alpha` and `kd_temperature`."""
     import keras
     import tensorflow as tf
 
@@ -202,6 +239,9 @@ def train(arch: Architecture, data: str, out, epochs: int, batch_size: int = 128
                   warmup=warmup, label_smoothing=label_smoothing, seed=seed, limit=limit, train_images=n)
     if cutout:      # only when used: the shipped run's checkpoints and meta have no such key
         config["cutout"] = cutout
+    if teachers:    # the same: and the files by content, so a changed teacher cannot resume a run
+        config["distill"] = {"teachers": [{"path": str(t), "sha256": file_sha256(t)} for t in teachers],
+                             "alpha": kd_alpha, "temperature": kd_temperature}
 
     ckpt = out / "checkpoint.npz"
     if ckpt.is_file():
@@ -218,11 +258,23 @@ def train(arch: Architecture, data: str, out, epochs: int, batch_size: int = 128
         rng.bit_generator.state = saved["rng"]
         say(f"resumed from {ckpt} after epoch {len(history)}")
 
+    soft = None
+    if teachers:    # before the first step, on every run of the command: a pure function of the files
+        t0 = time.perf_counter()
+        soft = teacher_targets(arch, teachers, x_train, kd_temperature)
+        say(f"distillation targets of {len(teachers)} teacher(s) on {n} images: teachers' top-1 "
+            f"{float(np.mean(soft.argmax(-1) == y_train)):.4f} on them, {time.perf_counter() - t0:.0f} s")
+
+    def distill_loss(y, logits, target):
+        log_student = tf.nn.log_softmax(logits / kd_temperature, axis=-1)
+        kl = tf.reduce_sum(target * (tf.math.log(tf.maximum(target, 1e-12)) - log_student), axis=-1)
+        return (1 - kd_alpha) * loss_fn(y, logits) + kd_alpha * kd_temperature ** 2 * tf.reduce_mean(kl)
+
     @tf.function(autograph=False)   # no Python control flow inside; autograph would re-read this file
-    def train_step(x, y):
+    def train_step(x, y, target):
         with tf.GradientTape() as tape:
             logits = model(x, training=True)
-            loss = loss_fn(y, logits)
+            loss = loss_fn(y, logits) if soft is None else distill_loss(y, logits, target)
         grads = tape.gradient(loss, model.trainable_variables)
         opt.apply_gradients(zip(grads, model.trainable_variables))
         return loss, tf.reduce_sum(tf.cast(tf.argmax(logits, -1) == tf.argmax(y, -1), tf.int32))
@@ -248,7 +300,7 @@ def train(arch: Architecture, data: str, out, epochs: int, batch_size: int = 128
             idx = order[s * batch_size:(s + 1) * batch_size]
             opt.learning_rate.assign(lr_at((epoch - 1) * steps_per_epoch + s, total, lr, warmup))
             xb = to_input(augment(x_train[idx], rng, cutout), arch)
-            loss, hit = train_step(xb, eye[y_train[idx]])
+            loss, hit = train_step(xb, eye[y_train[idx]], eye[y_train[idx]] if soft is None else soft[idx])
             loss_sum += float(loss)
             hits += int(hit)
         train_s = time.perf_counter() - t0

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import shlex
 import sys
+from pathlib import Path
 
 
 def add_commands(sub) -> None:
@@ -23,6 +24,11 @@ def add_commands(sub) -> None:
     p.add_argument("--label-smoothing", type=float, default=0.1)
     p.add_argument("--cutout", type=int, default=0, metavar="N",
                    help="also set a random N x N square of each training image to 0 (Cutout); 0: off, the shipped recipe")
+    p.add_argument("--teacher", action="append", default=[], metavar="WEIGHTS.npz",
+                   help="distil from this trained network of the same model (repeat for an ensemble): its "
+                        "softmax at --kd-temperature on each training image and its mirror, averaged")
+    p.add_argument("--kd-alpha", type=float, default=0.9, help="weight of the distillation term (with --teacher)")
+    p.add_argument("--kd-temperature", type=float, default=4.0, help="softmax temperature (with --teacher)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--limit", type=int, help="train on the first N training images only (smoke runs, probes)")
     p.add_argument("--out", required=True, help="run folder: checkpoint after each epoch, history, summary; "
@@ -37,6 +43,7 @@ def cmd_train(args) -> int:
     from model.architecture import get_architecture
     from model.cifar10 import is_cifar10_folder
     from model.cifar_train import train
+    from model.trained import load_params
     from sqz.cli_common import CliError, print_table, write_json
 
     arch = get_architecture(args.model)
@@ -48,10 +55,17 @@ def cmd_train(args) -> int:
         raise CliError("--epochs, --batch-size and --lr must be positive")
     if not 0 <= args.cutout <= arch.input_size:
         raise CliError(f"--cutout {args.cutout}: the square's side must be 0 (off) to {arch.input_size} pixels")
+    if not 0 < args.kd_alpha <= 1 or not args.kd_temperature > 0:
+        raise CliError(f"--kd-alpha {args.kd_alpha} must be in (0, 1] and --kd-temperature {args.kd_temperature} positive")
+    for t in args.teacher:
+        if not Path(t).is_file():
+            raise CliError(f"--teacher {t}: weights file not found")
+        load_params(t, arch)    # the shapes of --model, or an error naming the file and layer
     command = "python -m sqz " + " ".join(shlex.quote(a) for a in sys.argv[1:]) if sys.argv[1:2] == ["train"] else ""
     s = train(arch, args.data, args.out, args.epochs, args.batch_size, args.lr, args.weight_decay, args.warmup,
               args.label_smoothing, args.seed, args.limit, args.weights, args.plot,
-              say=lambda m: print(m, flush=True), command=command, cutout=args.cutout)
+              say=lambda m: print(m, flush=True), command=command, cutout=args.cutout,
+              teachers=args.teacher, kd_alpha=args.kd_alpha, kd_temperature=args.kd_temperature)
     write_json(args.json, s)
     print_table(f"{args.model} trained on CIFAR-10", [
         ("epochs", len(s["history"])), ("test top-1 (10,000)", f"{100 * s['test_acc']:.2f} %"),

@@ -228,6 +228,59 @@ def test_train_smoke_checkpoints_and_resumes(tiny_cifar, tmp_path):
     assert s["folded_test_acc"] == pytest.approx(s["test_acc"], abs=0.051)   # 20 test images: one may flip
 
 
+def test_distillation_targets_are_the_teachers_softmax_same_for_a_mirror():
+    from model.architecture import get_architecture
+    from model.cifar_train import teacher_targets, to_input
+    from model.squeezenet import build_keras, keras_weights
+    from model.trained import trained_params, weights_path
+
+    arch = get_architecture("squeezenet_cifar")
+    x = np.random.default_rng(3).integers(0, 256, (6, 32, 32, 3), dtype=np.uint8)
+    teacher = weights_path("squeezenet_cifar")
+    t1 = teacher_targets(arch, [teacher], x, temperature=1.0)
+    np.testing.assert_allclose(t1.sum(-1), 1.0, rtol=1e-5)
+    mirrored = teacher_targets(arch, [teacher], x[:, :, ::-1].copy(), temperature=1.0)
+    np.testing.assert_allclose(mirrored, t1, rtol=1e-4, atol=1e-6)
+    # at T = 1: the mean of the teacher's softmax on the image and on its mirror
+    net = build_keras(arch, weights=keras_weights(trained_params("squeezenet_cifar")))    # softmax out
+    both = (net.predict(to_input(x, arch), verbose=0) + net.predict(to_input(x[:, :, ::-1], arch), verbose=0)) / 2
+    np.testing.assert_allclose(t1, both, rtol=1e-4, atol=1e-6)
+    # a higher temperature spreads the targets; a twice-listed teacher is the teacher
+    entropy = lambda p: -np.sum(p * np.log(p), -1)
+    assert np.all(entropy(teacher_targets(arch, [teacher], x, temperature=4.0)) > entropy(t1))
+    np.testing.assert_allclose(teacher_targets(arch, [teacher, teacher], x, 1.0), t1, rtol=1e-5)
+
+
+def test_train_with_a_teacher_records_it_and_will_not_resume_with_another(tiny_cifar, tmp_path):
+    import shutil
+
+    from model.architecture import get_architecture
+    from model.cifar_train import file_sha256, train
+    from model.trained import weights_path
+    from sqz.cli import main
+    from sqz.errors import SqzError
+
+    arch = get_architecture("squeezenet_cifar")
+    teacher = tmp_path / "teacher.npz"
+    shutil.copy(weights_path("squeezenet_cifar"), teacher)
+    said = []
+    s = train(arch, str(tiny_cifar), tmp_path / "run", epochs=2, batch_size=8, stop_after=1, say=said.append,
+              teachers=[teacher], kd_alpha=0.5, kd_temperature=2.0)
+    assert said[0].startswith("distillation targets of 1 teacher(s) on 40 images")
+    assert s["config"]["distill"] == {"teachers": [{"path": str(teacher), "sha256": file_sha256(teacher)}],
+                                      "alpha": 0.5, "temperature": 2.0}
+    assert np.isfinite(s["history"][0]["loss"]) and s["history"][0]["loss"] > 0
+    shutil.copy(tmp_path / "run" / "checkpoint.npz", teacher)       # the same path, other contents
+    with pytest.raises(SqzError, match="checkpoint of a different run"):
+        train(arch, str(tiny_cifar), tmp_path / "run", epochs=2, batch_size=8, say=lambda m: None,
+              teachers=[teacher], kd_alpha=0.5, kd_temperature=2.0)
+    base = ["train", "--data", str(tiny_cifar), "--out", str(tmp_path / "cli")]
+    assert main(base + ["--teacher", str(tmp_path / "none.npz")]) == 2
+    assert main(base + ["--teacher", str(weights_path("squeezenet_cifar")), "--kd-alpha", "0"]) == 2
+    assert main(base + ["--teacher", str(weights_path("squeezenet_cifar_b"))]) == 2    # other shapes
+    assert not (tmp_path / "cli").exists()
+
+
 def test_trained_weights_ship_and_score_on_the_sample(tmp_path):
     from sqz.cli import main
 
