@@ -29,7 +29,8 @@ def summarise(path: Path) -> dict:
     if len(hist) != d["config"]["epochs"]:
         raise SystemExit(f"{path}: {len(hist)} epochs of {d['config']['epochs']}: the run is not finished")
     last = [h["test_acc"] for h in hist[-10:]]
-    return {"summary": str(path), "epochs": d["config"]["epochs"], "test_top1": d["test_acc"],
+    shown = path.resolve().relative_to(ROOT).as_posix() if path.resolve().is_relative_to(ROOT) else str(path)
+    return {"summary": shown, "epochs": d["config"]["epochs"], "test_top1": d["test_acc"],
             "folded_test_top1": d["folded_test_acc"], "last10_mean_top1": sum(last) / len(last),
             "last10_range": [min(last), max(last)], "final_train_acc": hist[-1]["train_acc"],
             "train_minutes": d["train_seconds"] / 60, "command": d["command"],

@@ -1,4 +1,5 @@
-"""Helpers of benchmark scripts whose figures BENCHMARKS.md cites: the energy scaling, the width names."""
+"""Helpers of benchmark scripts whose figures BENCHMARKS.md cites: the energy scaling, the width names, the
+training-budget and distillation comparisons."""
 from __future__ import annotations
 
 import sys
@@ -71,9 +72,28 @@ def test_budget_summary_of_the_shipped_run_and_an_unfinished_one_refused(tmp_pat
     assert (r["epochs"], r["test_top1"], len(r["curve"])) == (80, 0.8603, 80)
     assert r["last10_range"][0] <= r["last10_mean_top1"] <= r["last10_range"][1]
     assert r["curve"][-1][0] == 1.0
+    assert r["summary"] == "benchmarks/results/cifar/train_summary.json"     # as a reader of the repository sees it
     d = json.loads(cifar_budget.RUNS["80 epochs (shipped)"].read_text())
     d["history"] = d["history"][:40]
     cut = tmp_path / "summary.json"
     cut.write_text(json.dumps(d))
     with pytest.raises(SystemExit, match="summary.json: 40 epochs of 80: the run is not finished"):
         cifar_budget.summarise(cut)
+
+
+def test_distillation_comparison_of_the_committed_runs(tmp_path):
+    import json
+
+    import cifar_distill
+
+    out = tmp_path / "distill.json"
+    cifar_distill.student(out, tmp_path / "distill.png")
+    d = json.loads(out.read_text())
+    runs = {k: json.loads((ROOT / v["summary"]).read_text()) for k, v in d["runs"].items()}
+    student, base = runs["distilled from the four"], runs["without a teacher (shipped)"]
+    assert len(student["config"]["distill"]["teachers"]) == 4 and "distill" not in base["config"]
+    assert {k: v for k, v in student["config"].items() if k != "distill"} == base["config"]     # only the teachers differ
+    assert d["gain"]["final_points"] == pytest.approx(100 * (student["test_acc"] - base["test_acc"]))
+    assert (tmp_path / "distill.png").stat().st_size > 10000
+    p = cifar_distill.softmax(cifar_distill.np.array([[0.0, 1.0, 2.0], [5.0, 5.0, 5.0]]))
+    assert p.sum(-1) == pytest.approx([1, 1]) and p[1] == pytest.approx([1 / 3] * 3) and p[0].argmax() == 2
