@@ -37,6 +37,31 @@ def summarise(path: Path) -> dict:
             "curve": [[h["epoch"] / len(hist), h["test_acc"]] for h in hist]}
 
 
+def plot_runs(runs: dict[str, dict], path: Path, title: str, per_epoch: bool) -> None:
+    """Test top-1 of summarised runs against the epoch, or (per_epoch False) the fraction of the schedule."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(6, 4))
+    for name, r in runs.items():
+        ax.plot([c[0] * (r["epochs"] if per_epoch else 1) for c in r["curve"]], [100 * c[1] for c in r["curve"]],
+                label=f"{name}: {100 * r['test_top1']:.2f} %")
+    ax.axhline(89.0, color="grey", ls="--", lw=1, label="target 89 % (FINN CNV-W2A2)")
+    ax.set_xlabel("epoch" if per_epoch else "fraction of the schedule")
+    ax.set_ylabel("test top-1, 10,000 images (%)")
+    ax.set_ylim(70, 90)
+    ax.set_title(title)
+    ax.grid(alpha=0.3)
+    ax.legend(loc="lower right")
+    fig.tight_layout()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    print(f"plot: {path}")
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--out", default=str(CIFAR / "budget.json"))
@@ -48,26 +73,7 @@ def main() -> int:
               f"last ten epochs {100 * r['last10_mean_top1']:.2f} % [{100 * r['last10_range'][0]:.2f}, "
               f"{100 * r['last10_range'][1]:.2f}], train {100 * r['final_train_acc']:.1f} %, {r['train_minutes']:.1f} min")
 
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    fig, ax = plt.subplots(figsize=(6, 4))
-    for name, r in runs.items():
-        ax.plot([c[0] for c in r["curve"]], [100 * c[1] for c in r["curve"]], label=f"{name}: {100 * r['test_top1']:.2f} %")
-    ax.axhline(89.0, color="grey", ls="--", lw=1, label="target 89 % (FINN CNV-W2A2)")
-    ax.set_xlabel("fraction of the schedule")
-    ax.set_ylabel("test top-1, 10,000 images (%)")
-    ax.set_ylim(70, 90)
-    ax.set_title("squeezenet_cifar: one recipe, three budgets")
-    ax.grid(alpha=0.3)
-    ax.legend(loc="lower right")
-    fig.tight_layout()
-    Path(args.plot).parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(args.plot, dpi=110)
-    plt.close(fig)
-    print(f"plot: {args.plot}")
+    plot_runs(runs, Path(args.plot), "squeezenet_cifar: one recipe, three budgets", per_epoch=False)
     write_results(args.out, {"what": __doc__.splitlines()[0], "plot": str(Path(args.plot).resolve()),
                              "runs": {k: {kk: vv for kk, vv in v.items() if kk != "curve"} for k, v in runs.items()}})
     return 0

@@ -16,7 +16,7 @@ import json
 import sys
 from pathlib import Path
 
-from cifar_budget import summarise
+from cifar_budget import plot_runs, summarise
 from common import ROOT, write_results
 
 import numpy as np  # noqa: E402
@@ -74,27 +74,7 @@ def student(out: Path, plot: Path) -> None:
             "last10_mean_points": 100 * (s["last10_mean_top1"] - b["last10_mean_top1"])}
     print(f"distillation: {gain['final_points']:+.2f} points at the end, {gain['last10_mean_points']:+.2f} over the last ten epochs")
 
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    fig, ax = plt.subplots(figsize=(6, 4))
-    for name, r in runs.items():
-        ax.plot([c[0] * r["epochs"] for c in r["curve"]], [100 * c[1] for c in r["curve"]],
-                label=f"{name}: {100 * r['test_top1']:.2f} %")
-    ax.axhline(89.0, color="grey", ls="--", lw=1, label="target 89 % (FINN CNV-W2A2)")
-    ax.set_xlabel("epoch")
-    ax.set_ylabel("test top-1, 10,000 images (%)")
-    ax.set_ylim(70, 90)
-    ax.set_title("squeezenet_cifar, 80 epochs: distillation")
-    ax.grid(alpha=0.3)
-    ax.legend(loc="lower right")
-    fig.tight_layout()
-    plot.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(plot, dpi=110)
-    plt.close(fig)
-    print(f"plot: {plot}")
+    plot_runs(runs, plot, "squeezenet_cifar, 80 epochs: distillation", per_epoch=True)
     write_results(out, {"what": "squeezenet_cifar distilled against the same recipe without a teacher",
                         "plot": str(plot.resolve()), "gain": gain,
                         "runs": {k: {kk: vv for kk, vv in v.items() if kk != "curve"} for k, v in runs.items()}})
