@@ -41,6 +41,10 @@ def cmd_eval(args) -> int:
         keras_model = build_keras(arch, weights=keras_weights(trained_params(args.model)))
         predict = lambda x: keras_model.predict_on_batch(x)
         precision = "float"
+    if args.mirror:     # two passes per image, summed: the logit codes in fixed point (what a host would add), the
+        # softmax in float
+        one_pass = predict
+        predict = lambda x: one_pass(x) + one_pass(x[:, :, ::-1])
     preds = Path(args.predictions) if args.predictions else None
     t0 = time.perf_counter()
     result = evaluate(predict, dataset, args.batch_size, preds, progress=not args.quiet)
@@ -49,11 +53,11 @@ def cmd_eval(args) -> int:
                "data": str(Path(args.data).resolve()), "selection": selection_summary(dataset),
                "skipped": [{"path": p, "reason": r} for p, r in dataset.skipped],
                "batch_size": args.batch_size, "wall_s": time.perf_counter() - t0,
-               "resumed": result["resumed"], "machine": machine()}
+               "resumed": result["resumed"], "mirror": args.mirror, "machine": machine()}
     if args.spec:
         payload["spec"] = str(Path(args.spec).resolve())
         payload["saturations"] = emulator.saturation_report()
-    print_table(f"{args.model} {precision} on {args.data}", [
+    print_table(f"{args.model} {precision}{' + mirror' if args.mirror else ''} on {args.data}", [
         ("images", result["n"]), ("top-1", f"{100 * result['top1']:.2f} %"),
         ("top-5", f"{100 * result['top5']:.2f} %"),
         ("images/s", f"{result['images_per_s']:.1f} (batch {args.batch_size}, decoding excluded)"
@@ -84,9 +88,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--model", default="squeezenet1_0")
     _add_data_args(p)
     p.add_argument("--spec", help="QuantSpec JSON: evaluate the bit-exact fixed-point emulator instead of float")
+    p.add_argument("--mirror", action="store_true",
+                   help="two passes per image, as is and mirrored left-right, their outputs summed (test-time "
+                        "augmentation: half the frame rate on the hardware; the host would add the two results)")
     p.add_argument("--json", help="write the result here")
     p.add_argument("--predictions", help="JSON-lines file of per-image top-5, appended as batches finish; "
-                                         "a rerun resumes from it")
+                                         "a rerun of the same command resumes from it")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.set_defaults(func=cmd_eval)
 

@@ -348,6 +348,28 @@ def test_finetune_cli_writes_a_spec_the_emulator_and_hls_read(cifar_spec, tmp_pa
                  "--data", str(SAMPLE), "--out", str(out), "--quiet"]) == 2          # overlapping images
 
 
+def test_eval_mirror_sums_the_two_passes_logit_codes(cifar_spec, tmp_path):
+    from quant.calibrate import make_spec
+    from quant.emulator import FixedPointEmulator
+    from sqz.cli import main
+
+    arch, params, cal, x, y = cifar_spec
+    spec = make_spec(cal, 6, 6)
+    spec.save(tmp_path / "q6.json")
+    emulator = FixedPointEmulator(arch, params, spec)
+    codes = emulator.logit_codes(x[100:]) + emulator.logit_codes(x[100:, :, ::-1])
+    for mirror in (True, False):
+        out = tmp_path / f"eval_{mirror}.json"
+        assert main(["eval", "--model", "squeezenet_cifar", "--spec", str(tmp_path / "q6.json"), "--data", str(SAMPLE),
+                     "--start", "100", "--json", str(out), "--quiet"] + ["--mirror"] * mirror) == 0
+        r = json.loads(out.read_text())
+        assert r["mirror"] is mirror and r["n"] == 100
+    assert json.loads((tmp_path / "eval_True.json").read_text())["top1"] == pytest.approx(
+        np.mean(np.argmax(codes, -1) == y[100:]))
+    single = np.mean(np.argmax(emulator.logit_codes(x[100:]), -1) == y[100:])
+    assert json.loads((tmp_path / "eval_False.json").read_text())["top1"] == pytest.approx(single)
+
+
 def test_hls_project_for_pynq_z2_at_900_fps_builds_and_runs_on_the_simulated_board(tmp_path, tiny_cifar):
     """hls -> build (dry run) -> infer --sim, with --data the CIFAR-10 archives' folder (its test split)."""
     from sqz.cli import main
