@@ -47,7 +47,7 @@ def cmd_eval(args) -> int:
         predict = lambda x: one_pass(x) + one_pass(x[:, :, ::-1])
     preds = Path(args.predictions) if args.predictions else None
     t0 = time.perf_counter()
-    result = evaluate(predict, dataset, args.batch_size, preds, progress=not args.quiet)
+    result = evaluate(predict, dataset, args.batch_size, preds, progress=not args.quiet, passes=2 if args.mirror else 1)
     payload = {"model": args.model, "precision": precision, "n": result["n"], "top1": result["top1"],
                "top5": result["top5"], "images_per_s": result["images_per_s"],
                "data": str(Path(args.data).resolve()), "selection": selection_summary(dataset),
@@ -93,7 +93,7 @@ def build_parser() -> argparse.ArgumentParser:
                         "augmentation: half the frame rate on the hardware; the host would add the two results)")
     p.add_argument("--json", help="write the result here")
     p.add_argument("--predictions", help="JSON-lines file of per-image top-5, appended as batches finish; "
-                                         "a rerun of the same command resumes from it")
+                                         "a rerun resumes from it (not across --mirror and one pass)")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.set_defaults(func=cmd_eval)
 

@@ -20,15 +20,22 @@ def topk_hits(scores: np.ndarray, labels: np.ndarray, k: int = 5) -> tuple[np.nd
 
 
 def evaluate(predict: Callable[[np.ndarray], np.ndarray], dataset, batch_size: int = 32,
-             predictions_path: Path | None = None, progress: bool = True) -> dict:
-    """Run `predict` (NHWC batch -> scores) over the dataset; returns counts and timing."""
+             predictions_path: Path | None = None, progress: bool = True, passes: int = 1) -> dict:
+    """Run `predict` (NHWC batch -> scores) over the dataset; returns counts and timing. `passes`: how many
+    forward passes `predict` sums per image (2: `eval --mirror`); recorded when not 1, and a predictions file
+    of another count is refused rather than resumed into a mixed result."""
     from tqdm import tqdm
+
+    from sqz.errors import SqzError
 
     done: dict[str, dict] = {}
     if predictions_path and predictions_path.exists():
         for line in predictions_path.read_text().splitlines():
             if line.strip():
                 rec = json.loads(line)
+                if rec.get("passes", 1) != passes:
+                    raise SqzError(f"{predictions_path}: predictions of {rec.get('passes', 1)} pass(es) per image "
+                                   f"(this run: {passes}); give another --predictions file")
                 done[rec["path"]] = rec
     wanted = set(dataset.paths)
     done = {p: r for p, r in done.items() if p in wanted}
@@ -44,6 +51,8 @@ def evaluate(predict: Callable[[np.ndarray], np.ndarray], dataset, batch_size: i
             top5 = np.argsort(-scores, axis=1, kind="stable")[:, :5]
             for path, label, t5 in zip(paths, labels.tolist(), top5.tolist()):
                 rec = {"path": path, "label": label, "top5": t5}
+                if passes != 1:
+                    rec["passes"] = passes
                 done[path] = rec
                 if out:
                     out.write(json.dumps(rec) + "\n")

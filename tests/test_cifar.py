@@ -368,6 +368,13 @@ def test_eval_mirror_sums_the_two_passes_logit_codes(cifar_spec, tmp_path):
         np.mean(np.argmax(codes, -1) == y[100:]))
     single = np.mean(np.argmax(emulator.logit_codes(x[100:]), -1) == y[100:])
     assert json.loads((tmp_path / "eval_False.json").read_text())["top1"] == pytest.approx(single)
+    # a predictions file resumes only a run of the same number of passes
+    preds = tmp_path / "preds.jsonl"
+    base = ["eval", "--model", "squeezenet_cifar", "--spec", str(tmp_path / "q6.json"), "--data", str(SAMPLE),
+            "--start", "100", "--stop", "110", "--predictions", str(preds), "--quiet"]
+    assert main(base + ["--mirror"]) == 0 and main(base + ["--mirror"]) == 0
+    assert [json.loads(l)["passes"] for l in preds.read_text().splitlines()] == [2] * 10
+    assert main(base) == 2
 
 
 def test_hls_project_for_pynq_z2_at_900_fps_builds_and_runs_on_the_simulated_board(tmp_path, tiny_cifar):
