@@ -29,16 +29,12 @@ STUDENT = OUT / "train_summary.json"        # sqz train --json of the distilled 
 BASELINE = CIFAR / "train_summary.json"     # the shipped weights' run: the same command without --teacher
 
 
-def softmax(logits: np.ndarray) -> np.ndarray:
-    e = np.exp(logits - logits.max(-1, keepdims=True))
-    return e / e.sum(-1, keepdims=True)
-
-
 def teachers(paths: list[Path], out: Path) -> None:
     from model.architecture import get_architecture
-    from model.cifar_train import file_sha256, load_split, to_input
+    from model.cifar_train import load_split, softmax, to_input
     from model.squeezenet import build_keras, keras_weights
     from model.trained import load_params
+    from sqz.files import file_sha256
 
     arch = get_architecture("squeezenet_cifar")
     x, y = load_split(str(DATA), "test", arch)

@@ -98,14 +98,11 @@ def black_input(arch: Architecture) -> np.ndarray:
     return to_input(np.zeros(arch.in_channels, np.uint8), arch)
 
 
-def file_sha256(path) -> str:
-    import hashlib
-
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
+def softmax(logits: np.ndarray, temperature: float = 1.0) -> np.ndarray:
+    """Softmax over the last axis of logits / temperature (float64 in: the distillation targets' precision)."""
+    z = logits / temperature
+    e = np.exp(z - z.max(-1, keepdims=True))
+    return e / e.sum(-1, keepdims=True)
 
 
 def teacher_targets(arch: Architecture, teachers, x_u8: np.ndarray, temperature: float,
@@ -122,9 +119,7 @@ def teacher_targets(arch: Architecture, teachers, x_u8: np.ndarray, temperature:
     for path in teachers:
         net = build_keras(arch, softmax=False, weights=keras_weights(load_params(path, arch)[0]))
         for view in (x, x[:, :, ::-1]):
-            logits = net.predict(view, batch_size=batch_size, verbose=0).astype(np.float64) / temperature
-            e = np.exp(logits - logits.max(-1, keepdims=True))
-            total += e / e.sum(-1, keepdims=True)
+            total += softmax(net.predict(view, batch_size=batch_size, verbose=0).astype(np.float64), temperature)
     return (total / (2 * len(teachers))).astype(np.float32)
 
 
@@ -240,6 +235,8 @@ def train(arch: Architecture, data: str, out, epochs: int, batch_size: int = 128
     if cutout:      # only when used: the shipped run's checkpoints and meta have no such key
         config["cutout"] = cutout
     if teachers:    # the same: and the files by content, so a changed teacher cannot resume a run
+        from sqz.files import file_sha256
+
         config["distill"] = {"teachers": [{"path": str(t), "sha256": file_sha256(t)} for t in teachers],
                              "alpha": kd_alpha, "temperature": kd_temperature}
 

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import shlex
 import sys
-from pathlib import Path
 
 
 def add_commands(sub) -> None:
@@ -57,10 +56,8 @@ def cmd_train(args) -> int:
         raise CliError(f"--cutout {args.cutout}: the square's side must be 0 (off) to {arch.input_size} pixels")
     if not 0 < args.kd_alpha <= 1 or not args.kd_temperature > 0:
         raise CliError(f"--kd-alpha {args.kd_alpha} must be in (0, 1] and --kd-temperature {args.kd_temperature} positive")
-    for t in args.teacher:
-        if not Path(t).is_file():
-            raise CliError(f"--teacher {t}: weights file not found")
-        load_params(t, arch)    # the shapes of --model, or an error naming the file and layer
+    for t in args.teacher:      # before any work: a missing file, or other shapes than --model's, named
+        load_params(t, arch)
     command = "python -m sqz " + " ".join(shlex.quote(a) for a in sys.argv[1:]) if sys.argv[1:2] == ["train"] else ""
     s = train(arch, args.data, args.out, args.epochs, args.batch_size, args.lr, args.weight_decay, args.warmup,
               args.label_smoothing, args.seed, args.limit, args.weights, args.plot,

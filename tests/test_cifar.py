@@ -230,10 +230,13 @@ def test_train_smoke_checkpoints_and_resumes(tiny_cifar, tmp_path):
 
 def test_distillation_targets_are_the_teachers_softmax_same_for_a_mirror():
     from model.architecture import get_architecture
-    from model.cifar_train import teacher_targets, to_input
+    from model.cifar_train import softmax, teacher_targets, to_input
     from model.squeezenet import build_keras, keras_weights
     from model.trained import trained_params, weights_path
 
+    p = softmax(np.array([[0.0, 1.0, 2.0], [5.0, 5.0, 5.0]]))
+    assert p.sum(-1) == pytest.approx([1, 1]) and p[1] == pytest.approx([1 / 3] * 3) and p[0].argmax() == 2
+    assert softmax(np.array([[0.0, 4.0]]), temperature=4.0) == pytest.approx(softmax(np.array([[0.0, 1.0]])))
     arch = get_architecture("squeezenet_cifar")
     x = np.random.default_rng(3).integers(0, 256, (6, 32, 32, 3), dtype=np.uint8)
     teacher = weights_path("squeezenet_cifar")
@@ -255,10 +258,11 @@ def test_train_with_a_teacher_records_it_and_will_not_resume_with_another(tiny_c
     import shutil
 
     from model.architecture import get_architecture
-    from model.cifar_train import file_sha256, train
+    from model.cifar_train import train
     from model.trained import weights_path
     from sqz.cli import main
     from sqz.errors import SqzError
+    from sqz.files import file_sha256
 
     arch = get_architecture("squeezenet_cifar")
     teacher = tmp_path / "teacher.npz"
