@@ -14,6 +14,7 @@ Per board, the commands it runs (recorded in the JSON):
   python -m sqz infer --bitstream runs/bitstreams_cifar/B --data ../shared/data/cifar10 --sim emulator
       --json benchmarks/results/cifar/infer_B_emulator.json ...      (all 10,000 test images)
   python -m sqz infer ... --sim csim --project runs/hls_cifar_B --limit 100 --json .../infer_B_csim.json
+  python -m sqz infer ... --sim emulator --mirror --json .../infer_B_emulator_mirror.json   (two frames an image)
 OPTIONS: the board's design point, sqz.demo.BOARD_DEFAULTS: PYNQ-Z2 `--fps 900` (the slowest folding that
 reaches 900 frames/s at 100 MHz: it leaves the LUT and BRAM headroom issue 13 asks for); Ultra96-V2
 `--max-utilisation lut=0.8,bram18=0.9` (the fastest folding within issue 13's limits), at its default
@@ -73,16 +74,19 @@ def main() -> int:
         build_s = run_sqz(build)
         # the host driver under the real pynq on the simulated board, over the dry-run bitstream folder
         infers, infer_cmds = {}, []
-        for sim, extra_infer in (("emulator", []), ("csim", ["--project", f"runs/hls_cifar_{board}", "--limit",
-                                                            str(args.infer_csim)])):
-            infer_json, rows_csv = out / f"infer_{board}_{sim}.json", f"runs/infer_cifar_{board}_{sim}.csv"
+        for run, sim, extra_infer in (("emulator", "emulator", []),
+                                      ("csim", "csim", ["--project", f"runs/hls_cifar_{board}", "--limit",
+                                                        str(args.infer_csim)]),
+                                      ("emulator_mirror", "emulator", ["--mirror"])):   # two frames per image
+            infer_json, rows_csv = out / f"infer_{board}_{run}.json", f"runs/infer_cifar_{board}_{run}.csv"
             cmd = ["infer", "--bitstream", f"runs/bitstreams_cifar/{board}", "--data", CIFAR, "--sim", sim,
                    *extra_infer, "--json", str(infer_json), "--results", rows_csv]
             (ROOT / rows_csv).unlink(missing_ok=True)      # a fresh run, not a resumed one
             seconds = run_sqz(cmd)
             r = json.loads(infer_json.read_text())
-            infers[sim] = {k: r[k] for k in ("n", "top1", "top5", "bit_exact", "bit_exact_of", "emulator_top1",
-                                              "frames_per_s", "frames_per_s_source")} | {"wall_s": seconds}
+            infers[run] = {k: r[k] for k in ("n", "top1", "top5", "bit_exact", "bit_exact_of", "emulator_top1",
+                                              "frames_per_s", "frames_per_s_source", "passes", "images_per_s",
+                                              "estimated_board_images_per_s")} | {"wall_s": seconds}
             infer_cmds.append("python -m sqz " + " ".join(cmd))
         h, b = json.loads(hls_json.read_text()), json.loads(build_json.read_text())
         e = h["estimate"]
@@ -98,8 +102,8 @@ def main() -> int:
         print(f"{board}: {e['fps']:.0f} fps @ {e['clock_mhz']:g} MHz, DSP {e['dsp']}, BRAM18 {e['bram18']}, LUT {e['lut']}"
               f" ({util})"
               f" (fits {h['fits']}); C simulation {c['bit_exact']}/{c['n']} bit-exact; build: built={b['built']}; "
-              + "; ".join(f"simulated board ({sim}): {100 * r['top1']:.2f} % of {r['n']}, {r['bit_exact']}/"
-                          f"{r['bit_exact_of']} bit-exact" for sim, r in infers.items()),
+              + "; ".join(f"simulated board ({run}): {100 * r['top1']:.2f} % of {r['n']}, {r['bit_exact']}/"
+                          f"{r['bit_exact_of']} bit-exact" for run, r in infers.items()),
               flush=True)
     (out / "hw.json").write_text(json.dumps({"what": __doc__.splitlines()[0], "model": args.model, "specs": specs,
                                              "boards": rows}, indent=1) + "\n")

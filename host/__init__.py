@@ -14,4 +14,5 @@ BOARD_MODULES = (
     "quant.fixed_point",   # FixedFormat: the one definition of the input cast (numpy only)
     "sqz",             # package marker only (sqz/__init__.py imports nothing)
     "sqz.errors",      # SqzError, the base of ManifestError
+    "sqz.passes",      # mirror_sum: the image and its mirror, logit codes summed (`sqz infer --mirror`, numpy only)
 )

@@ -1,13 +1,15 @@
 """`python -m sqz infer`: images through the board (or the simulated board), top-1/top-5, frames/s, bit-exactness.
 
-    python -m sqz infer --bitstream bitstreams/zcu104 --data DIR [--sim [emulator|csim]] --json OUT.json
+    python -m sqz infer --bitstream bitstreams/zcu104 --data DIR [--sim [emulator|csim]] [--mirror] --json OUT.json
     from host.infer import run_infer
     result = run_infer("bitstreams/zcu104", "DIR", sim="emulator", limit=20, json_out="out.json")
 
 The JSON (contract): n, top1, top5, frames_per_s, bit_exact, latency_ms {p50, p99}, estimated_board_fps, and
 more: frames_per_s_source (measured end to end on the board, or "simulator (...)" under --sim),
 bit_exact_of (images compared), emulator_top1, timing (preprocess / pack / DMA + compute / unpack),
-described_by (the .hwh, or the manifest for a dry-run folder), skipped, resumed, machine.
+described_by (the .hwh, or the manifest for a dry-run folder), skipped, resumed, machine; passes (frames per image:
+2 with --mirror, each image and its left-right mirror, their logit codes summed as `sqz eval --mirror` does,
+sqz/passes.py) and images_per_s (frames_per_s / passes).
 
 Where it runs: on the board with pynq (the real device); with --sim, the simulated board (host/sim.py) under
 the real pynq: in this process when pynq imports here, otherwise `sqz infer` re-runs itself under the
@@ -33,7 +35,7 @@ from sqz.errors import SqzError
 
 ROOT = Path(__file__).resolve().parents[1]
 PYNQ_VENV = ROOT / ".venv-pynq"
-CSV_FIELDS = ["index", "path", "label", "top1", "top5", "bit_exact", "emulator_top1", "batch", "batch_ms"]
+CSV_FIELDS = ["index", "path", "label", "top1", "top5", "bit_exact", "emulator_top1", "batch", "batch_ms", "passes"]
 
 
 class InferError(SqzError):
@@ -56,24 +58,37 @@ def _reference(folder: Path, manifest, board):
     return FixedPointEmulator(arch, trained_params(manifest.model), QuantSpec.load(folder / "spec.json", arch))
 
 
-def _read_done(path: Path) -> dict:
+def _read_done(path: Path, passes: int) -> dict:
+    """The rows of an earlier run, to resume; refused when they were made with another number of passes per
+    image (a mixed result). A CSV from before the passes column holds one-pass rows."""
     done = {}
     if path.exists():
         with path.open(newline="") as f:
             for row in csv.DictReader(f):
+                had = int(row.get("passes") or 1)
+                if had != passes:
+                    raise InferError(f"{path}: rows of {had} pass(es) per image (this run: {passes}, "
+                                     f"{'with' if passes == 2 else 'without'} --mirror); give another --results file")
                 done[row["path"]] = row
     return done
+
+
+def _header(path: Path) -> list[str]:
+    with path.open(newline="") as f:
+        return next(csv.reader(f), CSV_FIELDS)
 
 
 def run_infer(bitstream_dir, data_dir, sim: str | None = "emulator", project=None, limit: int | None = None,
               start: int | None = None, stop: int | None = None, batch_size: int = 8, json_out=None,
               results_csv=None, resume: bool = False, skip_bad: bool = False, timeout_s: float | None = None,
-              workers: int | None = None, log=print) -> dict:
+              workers: int | None = None, mirror: bool = False, log=print) -> dict:
     """Run the images of data_dir through the design in bitstream_dir; returns the JSON dict (also written
     to json_out). sim: None (the board's pynq device), "emulator" or "csim" (project: the HLS project folder).
     Where pynq does not import (the main venv) and sim is set, the same run goes to the second venv's Python
-    (`sqz infer` there) and its JSON comes back as the dict: callers need not care which venv they are in."""
+    (`sqz infer` there) and its JSON comes back as the dict: callers need not care which venv they are in.
+    mirror: two frames per image (as is and mirrored), their logit codes summed (sqz/passes.py)."""
     from sqz.cli_common import require_labels
+    from sqz.passes import mirror_sum, passes_per_image
 
     # an ImageNet-style folder (labels.txt), or the CIFAR-10 archives' folder: its test split, unpacked once
     data_dir = require_labels(str(data_dir))
@@ -84,7 +99,8 @@ def run_infer(bitstream_dir, data_dir, sim: str | None = "emulator", project=Non
             raise InferError("pynq is not importable here: run on the board (PYNQ image), or set sim") from None
         return _in_pynq_venv(dict(bitstream=bitstream_dir, data=data_dir, sim=sim, project=project, limit=limit,
                                   start=start, stop=stop, batch_size=batch_size, json=json_out, results=results_csv,
-                                  resume=resume, skip_bad=skip_bad, timeout=timeout_s, workers=workers), log)
+                                  resume=resume, skip_bad=skip_bad, timeout=timeout_s, workers=workers,
+                                  mirror=mirror), log)
     from host.driver import SqzOverlay
     from host.manifest import Manifest, ManifestError
     from model.imagenet import ImageFolderDataset
@@ -99,6 +115,11 @@ def run_infer(bitstream_dir, data_dir, sim: str | None = "emulator", project=Non
     csv_path = Path(results_csv) if results_csv else Path(json_out).with_suffix(".csv")
     if csv_path.exists() and not resume:
         raise InferError(f"{csv_path}: exists; pass --resume to continue that run, or remove it")
+    passes = passes_per_image(mirror)
+    done = _read_done(csv_path, passes) if resume else {}
+
+    def frames(predict, images):    # one frame per image, or (--mirror) the image and its mirror, summed
+        return mirror_sum(predict, images) if mirror else predict(images)
 
     board = None
     if sim:
@@ -110,73 +131,79 @@ def run_infer(bitstream_dir, data_dir, sim: str | None = "emulator", project=Non
             raise InferError(str(e)) from None
     t_setup = time.perf_counter()
     ov = SqzOverlay(folder, device=board, batch_size=batch_size, timeout_s=timeout_s)
-    setup_s = time.perf_counter() - t_setup
-    reference = _reference(folder, manifest, board)
-    size = manifest.input.shape[0]
-    dataset = ImageFolderDataset(data_dir, limit=limit, start=start, stop=stop, skip_bad=skip_bad, size=size,
-                                 resize=manifest.input.resize, mean_bgr=manifest.input.mean_bgr)  # as trained
-    done = _read_done(csv_path) if resume else {}
-    wanted = set(dataset.paths)
-    done = {p: r for p, r in done.items() if p in wanted}
-    csv_path.parent.mkdir(parents=True, exist_ok=True)
-    new_file = not csv_path.exists()
-    n_new, t_run = 0, time.perf_counter()
-    batch_ms = []
-    with csv_path.open("a", newline="") as f:
-        writer = csv.DictWriter(f, CSV_FIELDS)
-        if new_file:
-            writer.writeheader()
-        index = {p: i for i, p in enumerate(dataset.paths)}
-        for k, (images, labels, paths) in enumerate(dataset.batches(ov.batch_size, skip_paths=set(done))):
-            t0 = time.perf_counter()
-            codes = ov.classify(images)
-            ms = 1e3 * (time.perf_counter() - t0)
-            ref = reference.logit_codes(images) if reference is not None else None
-            exact = np.all(codes == ref, axis=1) if ref is not None else [None] * len(images)
-            emu_top1 = np.argmax(ref, axis=1).tolist() if ref is not None else [""] * len(images)
-            top5 = np.argsort(-codes, axis=1, kind="stable")[:, :5]
-            for p, lab, t5, ex, et in zip(paths, labels.tolist(), top5.tolist(), exact, emu_top1):
-                row = {"index": index[p], "path": p, "label": lab, "top1": t5[0], "top5": " ".join(map(str, t5)),
-                       "bit_exact": "" if ex is None else int(bool(ex)), "emulator_top1": et, "batch": k,
-                       "batch_ms": f"{ms:.3f}"}
-                writer.writerow(row)
-                done[p] = {k2: str(v) for k2, v in row.items()}
-            f.flush()
-            n_new += len(images)
-            batch_ms += [ms] * len(images)
-            if log and (k + 1) % 20 == 0:
-                log(f"[infer] {len(done)} / {len(dataset)} images")
-    wall = time.perf_counter() - t_run
-    rows = list(done.values())
-    n = len(rows)
-    hits1 = sum(int(r["top1"]) == int(r["label"]) for r in rows)
-    hits5 = sum(str(r["label"]) in r["top5"].split() for r in rows)
-    compared = [r for r in rows if r["bit_exact"] != ""]
-    timing = ov.timing.summary()
-    source = ("measured end to end on the board" if board is None else
-              f"simulator ({sim} backend on {platform.machine()}, {os.cpu_count()} cores): the simulator's rate, "
-              f"not the board's")
-    result = {
-        "n": n, "top1": hits1 / n if n else 0.0, "top5": hits5 / n if n else 0.0,
-        "frames_per_s": timing["frames_per_s"], "frames_per_s_source": source,
-        "bit_exact": sum(int(r["bit_exact"]) for r in compared) if compared else None,
-        "bit_exact_of": len(compared),
-        "emulator_top1": (sum(int(r["emulator_top1"]) == int(r["label"]) for r in compared) / len(compared)
-                          if compared else None), "bit_exact_reference": "quant/ FixedPointEmulator of the folder's spec.json"
-        if reference is not None else None,
-        "latency_ms": {"p50": float(np.percentile(batch_ms, 50)), "p99": float(np.percentile(batch_ms, 99))}
-        if batch_ms else None,
-        "latency_definition": "wall time of the batch that holds the image (preprocessing, packing, DMA + compute, "
-                              "unpacking), per image of this run",
-        "estimated_board_fps": manifest.resources.fps, "estimated_board_fps_source": manifest.resources.source,
-        "board": manifest.board, "model": manifest.model, "sim": sim, "described_by": ov.described_by,
-        "batch_size": ov.batch_size, "timing": timing, "setup_s": setup_s, "wall_s_this_run": wall,
-        "images_this_run": n_new, "resumed": n - n_new, "skipped": [{"path": p, "reason": r} for p, r in dataset.skipped],
-        "recoveries": ov.recoveries, "bitstream": str(folder.resolve()), "data": str(Path(data_dir).resolve()),
-        "results_csv": str(csv_path.resolve()),
-        "machine": f"{platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}",
-    }
-    ov.close()
+    try:   # the buffers are freed whatever happens (a DMA timeout, a bad image)
+        setup_s = time.perf_counter() - t_setup
+        reference = _reference(folder, manifest, board)
+        size = manifest.input.shape[0]
+        dataset = ImageFolderDataset(data_dir, limit=limit, start=start, stop=stop, skip_bad=skip_bad, size=size,
+                                     resize=manifest.input.resize, mean_bgr=manifest.input.mean_bgr)  # as trained
+        wanted = set(dataset.paths)
+        done = {p: r for p, r in done.items() if p in wanted}
+        csv_path.parent.mkdir(parents=True, exist_ok=True)
+        new_file = not csv_path.exists()
+        n_new, t_run = 0, time.perf_counter()
+        batch_ms = []
+        with csv_path.open("a", newline="") as f:
+            # a resumed CSV keeps its own columns (one from before the passes column gets none)
+            writer = csv.DictWriter(f, CSV_FIELDS if new_file else _header(csv_path), extrasaction="ignore")
+            if new_file:
+                writer.writeheader()
+            index = {p: i for i, p in enumerate(dataset.paths)}
+            for k, (images, labels, paths) in enumerate(dataset.batches(ov.batch_size, skip_paths=set(done))):
+                t0 = time.perf_counter()
+                codes = frames(ov.classify, images)
+                ms = 1e3 * (time.perf_counter() - t0)
+                ref = frames(reference.logit_codes, images) if reference is not None else None
+                exact = np.all(codes == ref, axis=1) if ref is not None else [None] * len(images)
+                emu_top1 = np.argmax(ref, axis=1).tolist() if ref is not None else [""] * len(images)
+                top5 = np.argsort(-codes, axis=1, kind="stable")[:, :5]
+                for p, lab, t5, ex, et in zip(paths, labels.tolist(), top5.tolist(), exact, emu_top1):
+                    row = {"index": index[p], "path": p, "label": lab, "top1": t5[0], "top5": " ".join(map(str, t5)),
+                           "bit_exact": "" if ex is None else int(bool(ex)), "emulator_top1": et, "batch": k,
+                           "batch_ms": f"{ms:.3f}", "passes": passes}
+                    writer.writerow(row)
+                    done[p] = {k2: str(v) for k2, v in row.items()}
+                f.flush()
+                n_new += len(images)
+                batch_ms += [ms] * len(images)
+                if log and (k + 1) % 20 == 0:
+                    log(f"[infer] {len(done)} / {len(dataset)} images")
+        wall = time.perf_counter() - t_run
+        rows = list(done.values())
+        n = len(rows)
+        hits1 = sum(int(r["top1"]) == int(r["label"]) for r in rows)
+        hits5 = sum(str(r["label"]) in r["top5"].split() for r in rows)
+        compared = [r for r in rows if r["bit_exact"] != ""]
+        timing = ov.timing.summary()
+        source = ("measured end to end on the board" if board is None else
+                  f"simulator ({sim} backend on {platform.machine()}, {os.cpu_count()} cores): the simulator's rate, "
+                  f"not the board's")
+        result = {
+            "n": n, "top1": hits1 / n if n else 0.0, "top5": hits5 / n if n else 0.0,
+            "frames_per_s": timing["frames_per_s"], "frames_per_s_source": source, "passes": passes,
+            "images_per_s": timing["frames_per_s"] / passes if timing["frames_per_s"] else None,
+            "bit_exact": sum(int(r["bit_exact"]) for r in compared) if compared else None,
+            "bit_exact_of": len(compared),
+            "emulator_top1": (sum(int(r["emulator_top1"]) == int(r["label"]) for r in compared) / len(compared)
+                              if compared else None),
+            "bit_exact_reference": "quant/ FixedPointEmulator of the folder's spec.json" if reference is not None
+            else None,
+            "latency_ms": {"p50": float(np.percentile(batch_ms, 50)), "p99": float(np.percentile(batch_ms, 99))}
+            if batch_ms else None,
+            "latency_definition": "wall time of the batch that holds the image (preprocessing, packing, DMA + compute, "
+                                  "unpacking), per image of this run",
+            "estimated_board_fps": manifest.resources.fps, "estimated_board_fps_source": manifest.resources.source,
+            "estimated_board_images_per_s": manifest.resources.fps / passes if manifest.resources.fps else None,
+            "board": manifest.board, "model": manifest.model, "sim": sim, "described_by": ov.described_by,
+            "batch_size": ov.batch_size, "timing": timing, "setup_s": setup_s, "wall_s_this_run": wall,
+            "images_this_run": n_new, "resumed": n - n_new,
+            "skipped": [{"path": p, "reason": r} for p, r in dataset.skipped],
+            "recoveries": ov.recoveries, "bitstream": str(folder.resolve()), "data": str(Path(data_dir).resolve()),
+            "results_csv": str(csv_path.resolve()),
+            "machine": f"{platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}",
+        }
+    finally:
+        ov.close()
     if json_out:
         import json
 
@@ -207,6 +234,9 @@ def add_commands(sub) -> None:
     p.add_argument("--skip-bad", action="store_true", help="skip (and list) unreadable images instead of failing")
     p.add_argument("--timeout", type=float, help="deadline of one batch in seconds (default: from the manifest)")
     p.add_argument("--workers", type=int, help="--sim csim: C-simulation processes")
+    p.add_argument("--mirror", action="store_true",
+                   help="two frames per image, as is and mirrored left-right, their logit codes summed (as `sqz eval "
+                        "--mirror`): half the images per second; a --results file resumes only a run of the same kind")
     p.set_defaults(func=cmd_infer)
 
 
@@ -252,7 +282,7 @@ def _argv(args) -> list[str]:
         v = getattr(args, flag)
         if v is not None:
             out += [f"--{flag.replace('_', '-')}", str(v)]
-    out += ["--resume"] * args.resume + ["--skip-bad"] * args.skip_bad
+    out += ["--resume"] * args.resume + ["--skip-bad"] * args.skip_bad + ["--mirror"] * args.mirror
     return out
 
 
@@ -277,12 +307,17 @@ def cmd_infer(args) -> int:
     warnings.filterwarnings("ignore", message="No devices found")
     r = run_infer(args.bitstream, args.data, sim=args.sim, project=args.project, limit=args.limit, start=args.start,
                   stop=args.stop, batch_size=args.batch_size, json_out=args.json, results_csv=args.results,
-                  resume=args.resume, skip_bad=args.skip_bad, timeout_s=args.timeout, workers=args.workers)
-    print(f"{r['model']} on {r['board']}{' (simulated: ' + r['sim'] + ')' if r['sim'] else ''}: {r['n']} images")
+                  resume=args.resume, skip_bad=args.skip_bad, timeout_s=args.timeout, workers=args.workers,
+                  mirror=args.mirror)
+    print(f"{r['model']} on {r['board']}{' (simulated: ' + r['sim'] + ')' if r['sim'] else ''}: {r['n']} images"
+          + (f", {r['passes']} frames each (--mirror)" if r["passes"] != 1 else ""))
     print(f"  top-1 {100 * r['top1']:.2f} %  top-5 {100 * r['top5']:.2f} %")
     print(f"  bit-exact vs emulator: {r['bit_exact']} / {r['bit_exact_of']}")
     fps = r["frames_per_s"]
-    print(f"  frames/s {fps:.1f} ({r['frames_per_s_source']})" if fps else "  frames/s n/a (all resumed)")
-    print(f"  estimated board fps {r['estimated_board_fps']:.1f} ({r['estimated_board_fps_source']})")
+    print(f"  frames/s {fps:.1f}" + (f", images/s {r['images_per_s']:.1f}" if r["passes"] != 1 else "")
+          + f" ({r['frames_per_s_source']})" if fps else "  frames/s n/a (all resumed)")
+    print(f"  estimated board fps {r['estimated_board_fps']:.1f}"
+          + (f", images/s {r['estimated_board_images_per_s']:.1f}" if r["passes"] != 1 else "")
+          + f" ({r['estimated_board_fps_source']})")
     print(f"  metadata: {r['described_by']}; per-image rows: {r['results_csv']}")
     return 0

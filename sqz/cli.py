@@ -12,6 +12,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")   # keep TensorFlow's start-u
 from sqz.cli_common import (default_data, image_dataset, machine, print_table, require_labels,
                             selection_summary, trained_params, write_json)
 from sqz.errors import SqzError
+from sqz.passes import mirror_sum, passes_per_image
 
 
 def _dataset(args, arch, **selection):
@@ -41,13 +42,13 @@ def cmd_eval(args) -> int:
         keras_model = build_keras(arch, weights=keras_weights(trained_params(args.model)))
         predict = lambda x: keras_model.predict_on_batch(x)
         precision = "float"
-    if args.mirror:     # two passes per image, summed: the logit codes in fixed point (what a host would add), the
-        # softmax in float
+    if args.mirror:     # two passes per image, summed (sqz/passes.py: the one definition, `sqz infer --mirror` too)
         one_pass = predict
-        predict = lambda x: one_pass(x) + one_pass(x[:, :, ::-1])
+        predict = lambda x: mirror_sum(one_pass, x)
     preds = Path(args.predictions) if args.predictions else None
     t0 = time.perf_counter()
-    result = evaluate(predict, dataset, args.batch_size, preds, progress=not args.quiet, passes=2 if args.mirror else 1)
+    result = evaluate(predict, dataset, args.batch_size, preds, progress=not args.quiet,
+                      passes=passes_per_image(args.mirror))
     payload = {"model": args.model, "precision": precision, "n": result["n"], "top1": result["top1"],
                "top5": result["top5"], "images_per_s": result["images_per_s"],
                "data": str(Path(args.data).resolve()), "selection": selection_summary(dataset),

@@ -356,12 +356,14 @@ def test_eval_mirror_sums_the_two_passes_logit_codes(cifar_spec, tmp_path):
     from quant.calibrate import make_spec
     from quant.emulator import FixedPointEmulator
     from sqz.cli import main
+    from sqz.passes import mirror_sum
 
     arch, params, cal, x, y = cifar_spec
     spec = make_spec(cal, 6, 6)
     spec.save(tmp_path / "q6.json")
     emulator = FixedPointEmulator(arch, params, spec)
     codes = emulator.logit_codes(x[100:]) + emulator.logit_codes(x[100:, :, ::-1])
+    assert (mirror_sum(emulator.logit_codes, x[100:]) == codes).all()     # sqz/passes.py: one batch of 2N
     for mirror in (True, False):
         out = tmp_path / f"eval_{mirror}.json"
         assert main(["eval", "--model", "squeezenet_cifar", "--spec", str(tmp_path / "q6.json"), "--data", str(SAMPLE),
@@ -381,8 +383,8 @@ def test_eval_mirror_sums_the_two_passes_logit_codes(cifar_spec, tmp_path):
     assert main(base) == 2
 
 
-def test_hls_project_for_pynq_z2_at_900_fps_builds_and_runs_on_the_simulated_board(tmp_path, tiny_cifar):
-    """hls -> build (dry run) -> infer --sim, with --data the CIFAR-10 archives' folder (its test split)."""
+def test_hls_project_for_pynq_z2_at_900_fps_builds_and_runs_on_the_simulated_board(tmp_path, tiny_cifar, capfd):
+    """hls -> build (dry run) -> infer --sim [--mirror], with --data the CIFAR-10 archives' folder (its test split)."""
     from sqz.cli import main
 
     out = tmp_path / "hls.json"
@@ -405,4 +407,22 @@ def test_hls_project_for_pynq_z2_at_900_fps_builds_and_runs_on_the_simulated_boa
     r = json.loads((tmp_path / "infer.json").read_text())
     assert r["model"] == "squeezenet_cifar" and r["board"] == "pynq-z2"
     assert r["n"] == 20 and r["bit_exact"] == 20 and r["top1"] == r["emulator_top1"]    # 2 test images per class
-    assert "/test" in r["data"]
+    assert "/test" in r["data"] and r["passes"] == 1
+
+    # --mirror: two frames per image through the simulated board, their codes summed; bit-exact to the
+    # emulator's mirror_sum, the top-1 of `sqz eval --mirror` of the folder's spec; resumes only its own kind
+    infer = ["infer", "--bitstream", str(tmp_path / "bit"), "--data", str(tiny_cifar), "--sim", "emulator",
+             "--batch-size", "3", "--results", str(tmp_path / "m.csv")]
+    assert main(infer + ["--mirror", "--limit", "12", "--json", str(tmp_path / "m.json")]) == 0
+    assert main(infer + ["--mirror", "--json", str(tmp_path / "m.json"), "--resume"]) == 0
+    r = json.loads((tmp_path / "m.json").read_text())
+    assert r["passes"] == 2 and r["n"] == 20 and r["resumed"] == 12 and r["bit_exact"] == 20
+    assert r["timing"]["frames"] == 2 * 8          # this run's 8 images, two frames each
+    assert r["images_per_s"] == pytest.approx(r["frames_per_s"] / 2)
+    assert r["estimated_board_images_per_s"] == pytest.approx(r["estimated_board_fps"] / 2)
+    assert main(["eval", "--model", "squeezenet_cifar", "--spec", str(tmp_path / "bit" / "spec.json"), "--data",
+                 str(tiny_cifar), "--mirror", "--quiet", "--json", str(tmp_path / "eval.json")]) == 0
+    assert r["top1"] == r["emulator_top1"] == json.loads((tmp_path / "eval.json").read_text())["top1"]
+    capfd.readouterr()
+    assert main(infer + ["--json", str(tmp_path / "m.json"), "--resume"]) == 2      # one pass onto mirror rows
+    assert "m.csv: rows of 2 pass(es) per image (this run: 1" in capfd.readouterr().err

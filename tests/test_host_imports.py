@@ -41,7 +41,7 @@ for name in FORBIDDEN:
         raise SystemExit(f"the blocker failed: {name} imported")
 
 import numpy as np
-import host.axi, host.manifest
+import host.axi, host.manifest, sqz.passes
 from host.manifest import Manifest
 
 m = Manifest.load(sys.argv[1])
@@ -50,6 +50,7 @@ out = {"model": m.model, "in_beats": m.axi.in_beats, "out_beats": m.axi.out_beat
        "forbidden_loaded": sorted(k for k in sys.modules if k.split(".")[0] in FORBIDDEN)}
 codes = np.zeros((m.input.shape[0], m.input.shape[1], m.input.shape[2]), np.int64)
 out["packed"] = int(m.axi.pack_input(codes).shape[0])
+out["mirror_sum"] = sqz.passes.mirror_sum(lambda x: x[:, 0, :, 0], np.arange(8).reshape(1, 2, 4, 1)).tolist()
 if m.weight_load is not None:
     words = np.fromfile(sys.argv[1].rsplit("/", 1)[0] + "/" + m.weight_load_file, dtype="<u8")
     out["stream_ok"] = bool(len(words) == m.weight_load.total_beats and words[0] == m.weight_load.header())
@@ -73,7 +74,8 @@ def run_on_board(manifest: Path) -> dict:
 def check_board_side(result: dict) -> None:
     assert result["forbidden_loaded"] == []
     assert set(result["repo_modules"]) <= set(BOARD_MODULES), "a board module imports something that does not ship"
-    assert {"host.axi", "host.manifest", "sqz.errors"} <= set(result["repo_modules"])
+    assert {"host.axi", "host.manifest", "sqz.errors", "sqz.passes"} <= set(result["repo_modules"])
+    assert result["mirror_sum"] == [[3, 3, 3, 3]]     # row 0 of [[0 1 2 3]] plus its mirror [3 2 1 0]
 
 
 def test_board_modules_read_a_manifest_without_tensorflow_keras_or_hls4ml(tmp_path):
