@@ -14,6 +14,7 @@ benchmarks/results/cifar/finetune.json.
 
     .venv/bin/python benchmarks/cifar_finetune.py [--bits 8,6,4] [--ft-images 50000] [--epochs 2]
         [--model squeezenet_cifar] [--results benchmarks/results/cifar] [--lr 8:1e-5,w4a6:1e-4,...]
+        [--activation-rule maxabs|percentile|minmse]
 """
 from __future__ import annotations
 
@@ -53,6 +54,8 @@ def main() -> int:
     ap.add_argument("--model", default="squeezenet_cifar")
     ap.add_argument("--results", default=str(OUT), help="folder for q{W}/, ft{W}/ and finetune.json")
     ap.add_argument("--lr", default="8:0.00001,6:0.00001,4:0.0001", help="fine-tuning learning rate per width (Adam)")
+    ap.add_argument("--activation-rule", choices=("maxabs", "percentile", "minmse"),
+                    help="sqz quantize --activation-rule (default: quantize's own, the percentile rule)")
     args = ap.parse_args()
     lrs = {k.strip().lower(): v for k, v in (kv.split(":") for kv in args.lr.split(","))}
     out = Path(args.results).resolve()
@@ -64,9 +67,12 @@ def main() -> int:
             raise SystemExit(f"--lr names no learning rate for width {name!r} (give {name}:LR)")
         q.mkdir(parents=True, exist_ok=True)
         ft.mkdir(parents=True, exist_ok=True)
+        rule = args.activation_rule
+        work = ROOT / "runs" / f"{args.model}_q{folder}{'_' + rule if rule else ''}.work"   # per rule: its own logs
         qargs = ["quantize", "--model", args.model, "--calib", CIFAR, "--calib-limit", str(args.calib_images),
                  "--data", CIFAR, "--weight-bits", str(w), "--activation-bits", str(a), "--out", rel(q / "spec.json"),
-                 "--json", rel(q / "report.json"), "--work", str(ROOT / "runs" / f"{args.model}_q{folder}.work"), "--quiet"]
+                 "--json", rel(q / "report.json"), "--quiet", "--work", str(work)]
+        qargs += ["--activation-rule", rule] if rule else []
         fargs = ["finetune", "--model", args.model, "--spec", rel(q / "spec.json"), "--calib", CIFAR,
                  "--calib-limit", str(args.ft_images), "--epochs", str(args.epochs), "--lr", lrs[name], "--data", CIFAR,
                  "--out", rel(ft / "spec.json"), "--json", rel(ft / "report.json"), "--quiet"]
@@ -76,10 +82,13 @@ def main() -> int:
         if not (ft / "report.json").is_file():
             times["finetune_s"] = run_sqz(fargs, ft / "log.txt")
         qr, fr = json.loads((q / "report.json").read_text()), json.loads((ft / "report.json").read_text())
-        rows[name] = {"bits": w if w == a else name, "weight_bits": w, "activation_bits": a, "float_top1": qr["float"]["top1"], "before_top1": qr["fixed"]["top1"],
-                   "after_top1": fr["fixed"]["top1"], "finetune_before_check": fr["before"]["top1"], "n": fr["n"],
-                   "finetune": {k: fr["finetune"][k] for k in ("epochs", "lr", "optimizer", "images", "seconds", "batch_size")},
-                   "commands": ["python -m sqz " + " ".join(qargs), "python -m sqz " + " ".join(fargs)], **times}
+        rows[name] = {"bits": w if w == a else name, "weight_bits": w, "activation_bits": a,
+                      "activation_rule": qr["rules"]["activations"],
+                      "float_top1": qr["float"]["top1"], "before_top1": qr["fixed"]["top1"],
+                      "after_top1": fr["fixed"]["top1"], "finetune_before_check": fr["before"]["top1"], "n": fr["n"],
+                      "finetune": {k: fr["finetune"][k]
+                                   for k in ("epochs", "lr", "optimizer", "images", "seconds", "batch_size")},
+                      "commands": ["python -m sqz " + " ".join(qargs), "python -m sqz " + " ".join(fargs)], **times}
         r = rows[name]
         print(f"{name}-bit: float {100 * r['float_top1']:.2f} %  before {100 * r['before_top1']:.2f} %  "
               f"after {100 * r['after_top1']:.2f} %  (n = {r['n']})", flush=True)
