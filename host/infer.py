@@ -64,8 +64,11 @@ def _read_done(path: Path, passes: int) -> dict:
     done = {}
     if path.exists():
         with path.open(newline="") as f:
-            for row in csv.DictReader(f):
-                had = int(row.get("passes") or 1)
+            for line, row in enumerate(csv.DictReader(f), start=2):
+                try:
+                    had = int(row.get("passes") or 1)
+                except ValueError:
+                    raise InferError(f"{path}, line {line}: passes {row['passes']!r} is not a number") from None
                 if had != passes:
                     raise InferError(f"{path}: rows of {had} pass(es) per image (this run: {passes}, "
                                      f"{'with' if passes == 2 else 'without'} --mirror); give another --results file")

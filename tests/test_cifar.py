@@ -426,3 +426,7 @@ def test_hls_project_for_pynq_z2_at_900_fps_builds_and_runs_on_the_simulated_boa
     capfd.readouterr()
     assert main(infer + ["--json", str(tmp_path / "m.json"), "--resume"]) == 2      # one pass onto mirror rows
     assert "m.csv: rows of 2 pass(es) per image (this run: 1" in capfd.readouterr().err
+    rows = (tmp_path / "m.csv").read_text().splitlines()
+    (tmp_path / "m.csv").write_text("\n".join(rows[:3] + [rows[3].rsplit(",", 1)[0] + ",two"]) + "\n")
+    assert main(infer + ["--mirror", "--json", str(tmp_path / "m.json"), "--resume"]) == 2
+    assert "m.csv, line 4: passes 'two' is not a number" in capfd.readouterr().err
