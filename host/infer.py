@@ -58,27 +58,24 @@ def _reference(folder: Path, manifest, board):
     return FixedPointEmulator(arch, trained_params(manifest.model), QuantSpec.load(folder / "spec.json", arch))
 
 
-def _read_done(path: Path, passes: int) -> dict:
-    """The rows of an earlier run, to resume; refused when they were made with another number of passes per
-    image (a mixed result). A CSV from before the passes column holds one-pass rows."""
+def _read_done(path: Path, passes: int) -> tuple[dict, list[str] | None]:
+    """The rows of an earlier run, to resume, and the file's columns (None: no file); refused when they were made
+    with another number of passes per image. A CSV from before the passes column holds one-pass rows."""
+    from sqz.passes import check_resumable
+
+    if not path.exists():
+        return {}, None
     done = {}
-    if path.exists():
-        with path.open(newline="") as f:
-            for line, row in enumerate(csv.DictReader(f), start=2):
-                try:
-                    had = int(row.get("passes") or 1)
-                except ValueError:
-                    raise InferError(f"{path}, line {line}: passes {row['passes']!r} is not a number") from None
-                if had != passes:
-                    raise InferError(f"{path}: rows of {had} pass(es) per image (this run: {passes}, "
-                                     f"{'with' if passes == 2 else 'without'} --mirror); give another --results file")
-                done[row["path"]] = row
-    return done
-
-
-def _header(path: Path) -> list[str]:
     with path.open(newline="") as f:
-        return next(csv.reader(f), CSV_FIELDS)
+        reader = csv.DictReader(f)
+        for line, row in enumerate(reader, start=2):
+            try:
+                had = int(row.get("passes") or 1)
+            except ValueError:
+                raise InferError(f"{path}, line {line}: passes {row['passes']!r} is not a number") from None
+            check_resumable(path, had, passes, "rows", "--results", error=InferError)
+            done[row["path"]] = row
+    return done, reader.fieldnames
 
 
 def run_infer(bitstream_dir, data_dir, sim: str | None = "emulator", project=None, limit: int | None = None,
@@ -119,7 +116,7 @@ def run_infer(bitstream_dir, data_dir, sim: str | None = "emulator", project=Non
     if csv_path.exists() and not resume:
         raise InferError(f"{csv_path}: exists; pass --resume to continue that run, or remove it")
     passes = passes_per_image(mirror)
-    done = _read_done(csv_path, passes) if resume else {}
+    done, columns = _read_done(csv_path, passes) if resume else ({}, None)
 
     def frames(predict, images):    # one frame per image, or (--mirror) the image and its mirror, summed
         return mirror_sum(predict, images) if mirror else predict(images)
@@ -143,13 +140,12 @@ def run_infer(bitstream_dir, data_dir, sim: str | None = "emulator", project=Non
         wanted = set(dataset.paths)
         done = {p: r for p, r in done.items() if p in wanted}
         csv_path.parent.mkdir(parents=True, exist_ok=True)
-        new_file = not csv_path.exists()
         n_new, t_run = 0, time.perf_counter()
         batch_ms = []
         with csv_path.open("a", newline="") as f:
             # a resumed CSV keeps its own columns (one from before the passes column gets none)
-            writer = csv.DictWriter(f, CSV_FIELDS if new_file else _header(csv_path), extrasaction="ignore")
-            if new_file:
+            writer = csv.DictWriter(f, columns or CSV_FIELDS, extrasaction="ignore")
+            if columns is None:
                 writer.writeheader()
             index = {p: i for i, p in enumerate(dataset.paths)}
             for k, (images, labels, paths) in enumerate(dataset.batches(ov.batch_size, skip_paths=set(done))):

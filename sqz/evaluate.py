@@ -26,16 +26,14 @@ def evaluate(predict: Callable[[np.ndarray], np.ndarray], dataset, batch_size: i
     of another count is refused rather than resumed into a mixed result."""
     from tqdm import tqdm
 
-    from sqz.errors import SqzError
+    from sqz.passes import check_resumable
 
     done: dict[str, dict] = {}
     if predictions_path and predictions_path.exists():
         for line in predictions_path.read_text().splitlines():
             if line.strip():
                 rec = json.loads(line)
-                if rec.get("passes", 1) != passes:
-                    raise SqzError(f"{predictions_path}: predictions of {rec.get('passes', 1)} pass(es) per image "
-                                   f"(this run: {passes}); give another --predictions file")
+                check_resumable(predictions_path, rec.get("passes", 1), passes, "predictions", "--predictions")
                 done[rec["path"]] = rec
     wanted = set(dataset.paths)
     done = {p: r for p, r in done.items() if p in wanted}

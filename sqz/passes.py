@@ -12,10 +12,20 @@ from typing import Callable
 
 import numpy as np
 
+from sqz.errors import SqzError
+
 
 def passes_per_image(mirror: bool) -> int:
     """How many frames each image costs: 2 with the mirror, else 1."""
     return 2 if mirror else 1
+
+
+def check_resumable(path, had: int, passes: int, what: str, option: str, error: type = SqzError) -> None:
+    """A resumed file's records must have this run's passes per image (a mix scores neither kind): `what` names
+    its records, `option` the flag that takes another file."""
+    if had != passes:
+        raise error(f"{path}: {what} of {had} pass(es) per image (this run: {passes}, "
+                    f"{'with' if passes == 2 else 'without'} --mirror); give another {option} file")
 
 
 def mirrored(images: np.ndarray) -> np.ndarray:
