@@ -14,7 +14,7 @@ benchmarks/results/cifar/finetune.json.
 
     .venv/bin/python benchmarks/cifar_finetune.py [--bits 8,6,4] [--ft-images 50000] [--epochs 2]
         [--model squeezenet_cifar] [--results benchmarks/results/cifar] [--lr 8:1e-5,w4a6:1e-4,...]
-        [--activation-rule maxabs|percentile|minmse]
+        [--activation-rule maxabs|percentile|minmse] [--train-biases]
 """
 from __future__ import annotations
 
@@ -56,6 +56,7 @@ def main() -> int:
     ap.add_argument("--lr", default="8:0.00001,6:0.00001,4:0.0001", help="fine-tuning learning rate per width (Adam)")
     ap.add_argument("--activation-rule", choices=("maxabs", "percentile", "minmse"),
                     help="sqz quantize --activation-rule (default: quantize's own, the percentile rule)")
+    ap.add_argument("--train-biases", action="store_true", help="sqz finetune --train-biases (biases trained too)")
     args = ap.parse_args()
     lrs = {k.strip().lower(): v for k, v in (kv.split(":") for kv in args.lr.split(","))}
     out = Path(args.results).resolve()
@@ -76,6 +77,7 @@ def main() -> int:
         fargs = ["finetune", "--model", args.model, "--spec", rel(q / "spec.json"), "--calib", CIFAR,
                  "--calib-limit", str(args.ft_images), "--epochs", str(args.epochs), "--lr", lrs[name], "--data", CIFAR,
                  "--out", rel(ft / "spec.json"), "--json", rel(ft / "report.json"), "--quiet"]
+        fargs += ["--train-biases"] if args.train_biases else []
         times = {}
         if not (q / "report.json").is_file():
             times["quantize_s"] = run_sqz(qargs, q / "log.txt")
@@ -86,8 +88,9 @@ def main() -> int:
                       "activation_rule": qr["rules"]["activations"],
                       "float_top1": qr["float"]["top1"], "before_top1": qr["fixed"]["top1"],
                       "after_top1": fr["fixed"]["top1"], "finetune_before_check": fr["before"]["top1"], "n": fr["n"],
-                      "finetune": {k: fr["finetune"][k]
-                                   for k in ("epochs", "lr", "optimizer", "images", "seconds", "batch_size")},
+                      "finetune": {k: fr["finetune"].get(k, False)
+                                   for k in ("epochs", "lr", "optimizer", "images", "seconds", "batch_size",
+                                             "train_biases")},
                       "commands": ["python -m sqz " + " ".join(qargs), "python -m sqz " + " ".join(fargs)], **times}
         r = rows[name]
         print(f"{name}-bit: float {100 * r['float_top1']:.2f} %  before {100 * r['before_top1']:.2f} %  "

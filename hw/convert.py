@@ -253,12 +253,13 @@ def keras_params(model, arch: Architecture) -> dict:
 
 
 def check_weight_codes(spec: QuantSpec, params: dict) -> None:
-    """A spec with optimized weight codes needs a Keras model holding exactly those codes."""
-    for name, codes in (spec.weights or {}).items():
-        w_codes = spec.layers[name].weight.quantize(np.asarray(params[name][0], np.float64))
-        if not np.array_equal(w_codes, codes):
-            raise UnsupportedModelError(f"layer {name}: the model's weights are not the QuantSpec's optimized "
-                                        f"weight codes; build the Keras model from spec.effective_params(params)")
+    """A spec with its own weight (or bias) codes needs a Keras model holding exactly those codes."""
+    for kind, plural, i, table in (("weight", "weights", 0, spec.weights), ("bias", "biases", 1, spec.biases)):
+        for name, codes in (table or {}).items():
+            got = getattr(spec.layers[name], kind).quantize(np.asarray(params[name][i], np.float64))
+            if not np.array_equal(got, codes):
+                raise UnsupportedModelError(f"layer {name}: the model's {plural} are not the QuantSpec's {kind} "
+                                            f"codes; build the Keras model from spec.effective_params(params)")
 
 
 # -- reuse factors ---------------------------------------------------------------------------------

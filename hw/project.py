@@ -491,7 +491,7 @@ def weights_digest(design: Design) -> str:
     h = hashlib.sha256()
     for name in sorted(design.params):
         w, b = design.params[name]
-        bias = design.spec.layers[name].bias.quantize(np.asarray(b, np.float64))
+        bias = design.spec.bias_codes(name, b)
         for tag, codes in (("w", design.spec.weight_codes(name, w)), ("b", bias)):
             codes = np.ascontiguousarray(codes, dtype="<i8")
             h.update(f"{name}.{tag}{codes.shape}:".encode())

@@ -92,7 +92,7 @@ class FixedPointEmulator:
             f: ConvFormats = spec.layers[conv.name]
             w, b = (np.asarray(a, np.float64) for a in params[conv.name])
             w_codes = spec.weight_codes(conv.name, w)
-            b_codes = f.bias.quantize(b)
+            b_codes = spec.bias_codes(conv.name, b)
             self.weight_saturations[conv.name] = count_out_of_range(f.weight, w)
             # Work at the accumulator's fractional bits (>= the products', validated): exact integers.
             acc_frac = f.accum.frac

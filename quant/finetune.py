@@ -15,11 +15,13 @@ no second definition. The graph is walked by the emulator's `walk`. Where every 
 2**24 codes, float32 convolutions of these values are exact and the forward pass gives the emulator's
 logits bit for bit (tests/test_finetune.py checks it on real images).
 
-What is trained: the weights. The biases stay the trained float biases, cast to their formats as
-before, because the spec carries weight codes only (SPEC2.weights.npz) and every consumer takes the biases
-from the model's trained weights. The final spec keeps the input spec's weight and activation formats;
-its bias and accumulator formats are re-derived from the new weight codes (exact accumulation), and its
-weight codes are the shadow weights rounded to nearest.
+What is trained: the weights; with `--train-biases` the biases too, as Ristretto does (shadow float biases,
+each batch rounded to the products' fractional bits, the bias format's, gradients straight through). Frozen
+(the default, what the committed results used), the biases stay the trained float biases cast to their
+formats. The final spec keeps the input spec's weight and activation formats; its bias and accumulator
+formats are re-derived from the new weights and biases (exact accumulation); its weight codes are the shadow
+weights rounded to nearest, and with --train-biases its bias codes the shadow biases rounded
+(SPEC2.weights.npz, "<layer>:bias"), which every consumer takes through QuantSpec.bias_codes.
 
 Starting point: the shadow weights start at the input spec's weight codes (e.g. GPTQ's), so the first
 forward pass is exactly the input spec's network.
@@ -34,24 +36,41 @@ import numpy as np
 from model.architecture import Architecture, Conv
 from quant import arithmetic as A
 from quant.emulator import walk
+from quant.fixed_point import FixedFormat
 from quant.spec import ConvFormats, QuantSpec, input_formats
 
 
 class FixedPointTrainer:
     """The QuantSpec's fixed-point network in TensorFlow: shadow weights, quantized forward, STE."""
 
-    def __init__(self, arch: Architecture, params: dict, spec: QuantSpec):
+    def __init__(self, arch: Architecture, params: dict, spec: QuantSpec, train_biases: bool = False):
         import tensorflow as tf
 
-        self.tf, self.arch, self.spec = tf, arch, spec
-        start = spec.effective_params(params)           # shadow weights = the spec's codes, as floats
+        self.tf, self.arch, self.spec, self.train_biases = tf, arch, spec, train_biases
+        start = spec.effective_params(params)           # shadow weights (and biases) = the spec's codes, as floats
         self.weights = {n: tf.Variable(np.ascontiguousarray(w.transpose(2, 3, 1, 0)), name=n.replace("/", "_"))
                         for n, (w, _) in start.items()}   # HWIO
-        # biases: frozen, cast to their format as the emulator does (bias.quantize of the float bias)
-        self.biases = {n: tf.constant(spec.layers[n].bias.to_float(spec.layers[n].bias.quantize(
-            np.asarray(b, np.float64))).astype(np.float32)) for n, (_, b) in params.items()}
         self.ins = input_formats(arch, spec)
         self.variables = [self.weights[c.name] for c in arch.convs()]
+        # biases at their format's values, as the emulator reads them (QuantSpec.bias_codes)
+        start_b = {n: spec.layers[n].bias.to_float(spec.bias_codes(n, b)).astype(np.float32)
+                   for n, (_, b) in params.items()}
+        if train_biases:
+            self.bias_vars = {n: tf.Variable(b, name=n.replace("/", "_") + "_bias") for n, b in start_b.items()}
+            self.variables += [self.bias_vars[c.name] for c in arch.convs()]
+        else:
+            self.bias_vars = {n: tf.constant(b) for n, b in start_b.items()}
+
+    def bias_grid(self, name: str) -> FixedFormat:
+        """A trained bias's rounding: the products' fractional bits (the bias format respec derives), with
+        integer bits to spare (respec then sizes the final format to the trained values)."""
+        frac = self.ins[name].frac + self.spec.layers[name].weight.frac
+        return FixedFormat(frac + 24, 24, True, "AP_RND", "AP_SAT")
+
+    def bias(self, name: str):
+        if not self.train_biases:
+            return self.bias_vars[name]
+        return self._cast(self.bias_vars[name], self.bias_grid(name), weight=True)
 
     # -- the casts: quant/'s definitions wrapped as TF ops, gradients straight through ---------------
     def _cast(self, x, fmt, weight: bool = False):
@@ -111,7 +130,7 @@ class FixedPointTrainer:
             w = self._cast(self.weights[c.name], f.weight, weight=True)
             if c.pad:
                 inp = tf.pad(inp, [[0, 0], [c.pad, c.pad], [c.pad, c.pad], [0, 0]])
-            acc = tf.nn.conv2d(inp, w, c.stride, "VALID") + self.biases[c.name]
+            acc = tf.nn.conv2d(inp, w, c.stride, "VALID") + self.bias(c.name)
             return self._cast(tf.nn.relu(acc) if c.relu else acc, f.result)
 
         def maxpool(p, inp):
@@ -126,36 +145,47 @@ class FixedPointTrainer:
                     concat=lambda parts: tf.concat(parts, axis=-1))
 
     def shadow_params(self, params: dict) -> dict:
-        """conv name -> (shadow weight OIHW float32, the original float bias)."""
-        return {n: (self.weights[n].numpy().transpose(3, 2, 0, 1).astype(np.float32), b)
-                for n, (_, b) in params.items()}
+        """conv name -> (shadow weight OIHW float32, bias: the trained one rounded to its grid, or the
+        original float bias)."""
+        out = {}
+        for n, (_, b) in params.items():
+            if self.train_biases:
+                g = self.bias_grid(n)
+                b = g.to_float(g.quantize(self.bias_vars[n].numpy().astype(np.float64))).astype(np.float32)
+            elif self.spec.biases is not None:      # frozen at the input spec's own bias codes
+                b = self.bias_vars[n].numpy()
+            out[n] = (self.weights[n].numpy().transpose(3, 2, 0, 1).astype(np.float32), b)
+        return out
 
 
-def respec(spec: QuantSpec, arch: Architecture, params: dict, note: dict) -> QuantSpec:
+def respec(spec: QuantSpec, arch: Architecture, params: dict, note: dict, bias_codes: bool = False) -> QuantSpec:
     """The spec for new weights: the same weight and activation formats, weight codes = the weights rounded
-    to nearest, bias and accumulator formats re-derived for these codes (exact accumulation)."""
+    to nearest, bias and accumulator formats re-derived for these codes (exact accumulation); with
+    `bias_codes`, the biases rounded to their new format are the spec's own bias codes too."""
     from quant.calibrate import _conv_formats
 
     ins = input_formats(arch, spec)
     layers = dict(spec.layers)
-    codes = {}
+    codes, biases = {}, {}
     for conv in arch.convs():
         f: ConvFormats = spec.layers[conv.name]
         w, b = params[conv.name]
         codes[conv.name] = f.weight.quantize(np.asarray(w, np.float64))
         layers[conv.name] = _conv_formats(codes[conv.name], b, f.weight, ins[conv.name], f.result,
                                           f.result.rounding)
+        biases[conv.name] = layers[conv.name].bias.quantize(np.asarray(b, np.float64))
     calibration = dict(spec.calibration, finetune=note, weight_rounding="finetuned")
-    new = QuantSpec(spec.model, spec.input, layers, calibration, weights=codes)
+    new = QuantSpec(spec.model, spec.input, layers, calibration, weights=codes, biases=biases if bias_codes else None)
     new.validate(arch)
     return new
 
 
 def finetune(arch: Architecture, params: dict, spec: QuantSpec, images: np.ndarray, labels: np.ndarray,
              epochs: int = 1, lr: float = 1e-5, batch_size: int = 64, seed: int = 0, augment: bool = True,
-             say=print, optimizer: str = "adam") -> tuple[dict, QuantSpec, dict]:
-    """Fine-tune the weights of the fixed-point network on (images, labels); returns (new params,
-    new spec, log). Adam (or SGD with momentum 0.9), cosine learning rate from `lr` to 0 over all steps."""
+             say=print, optimizer: str = "adam", train_biases: bool = False) -> tuple[dict, QuantSpec, dict]:
+    """Fine-tune the weights (and with `train_biases` the biases) of the fixed-point network on (images,
+    labels); returns (new params, new spec, log). Adam (or SGD with momentum 0.9), cosine learning rate from
+    `lr` to 0 over all steps."""
     import math
 
     import tensorflow as tf
@@ -166,7 +196,7 @@ def finetune(arch: Architecture, params: dict, spec: QuantSpec, images: np.ndarr
     tf.random.set_seed(seed)
     rng = np.random.default_rng(seed)
     black = black_input(arch)          # the crops' padding: black, as in training
-    net = FixedPointTrainer(arch, params, spec)
+    net = FixedPointTrainer(arch, params, spec, train_biases)
     # Adam by default: with batch norm folded in, the layers' weights differ in scale by orders of magnitude
     # (conv1 reads pixels of +-128), and SGD at one rate for all either diverges or lets the network drift
     # (benchmarks/cifar_finetune_lr.py measures both)
@@ -206,8 +236,10 @@ def finetune(arch: Architecture, params: dict, spec: QuantSpec, images: np.ndarr
     new_params = net.shadow_params(params)
     log = {"epochs": epochs, "lr": lr, "optimizer": optimizer, "batch_size": batch_size, "seed": seed, "augment": augment,
            "images": int(len(images)), "steps": total, "history": history, "seconds": time.perf_counter() - t0,
-           "trained": "weights (biases frozen: the spec carries weight codes only)"}
-    new_spec = respec(spec, arch, new_params, {k: v for k, v in log.items() if k != "history"})
+           "trained": "weights and biases" if train_biases else "weights (biases frozen)",
+           "train_biases": train_biases}
+    new_spec = respec(spec, arch, new_params, {k: v for k, v in log.items() if k != "history"},
+                      bias_codes=train_biases or spec.biases is not None)
     return new_params, new_spec, log
 
 
@@ -228,6 +260,8 @@ def add_commands(sub) -> None:
     p.add_argument("--batch-size", type=int, default=64)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--no-augment", action="store_true", help="no random crops and flips while fine-tuning")
+    p.add_argument("--train-biases", action="store_true", help="train the biases too (Ristretto's fine-tuning "
+                                                              "updates both); the spec then carries bias codes")
     p.add_argument("--out", required=True, help="the fine-tuned QuantSpec (weight codes beside it, .weights.npz)")
     p.add_argument("--json", help="report JSON (the keys of sqz quantize's report, plus 'before' and 'finetune')")
     p.add_argument("--quiet", action="store_true")
@@ -265,7 +299,7 @@ def cmd_finetune(args) -> int:
     before = FixedPointEmulator(arch, params, spec)
     fx0 = evaluate(before.logit_codes, evalset, 100, None, progress=not args.quiet)
     new_params, new_spec, log = finetune(arch, params, spec, images, labels, args.epochs, args.lr, args.batch_size,
-                                         args.seed, not args.no_augment, say, args.optimizer)
+                                         args.seed, not args.no_augment, say, args.optimizer, args.train_biases)
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
     new_spec.calibration["finetune"].update({"data": str(Path(args.calib).resolve()),

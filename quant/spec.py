@@ -37,6 +37,7 @@ from sqz.files import atomic_write
 
 SPEC_FORMAT = "sqz-quantspec"
 SPEC_VERSION = 1
+BIAS_KEY = ":bias"        # key suffix of a layer's bias codes in <name>.weights.npz
 
 
 class SpecError(SqzError, ValueError):
@@ -76,6 +77,9 @@ class QuantSpec:
     # Optimized weight codes (OIHW integers of each layer's weight format), e.g. from GPTQ; None: the
     # float weights rounded to nearest. Saved beside the JSON as <name>.weights.npz with its sha256.
     weights: dict[str, np.ndarray] | None = None
+    # Trained bias codes (integers of each layer's bias format), e.g. from fine-tuning with --train-biases;
+    # None: the float biases rounded. Saved in the same <name>.weights.npz, as "<layer>:bias".
+    biases: dict[str, np.ndarray] | None = None
 
     def weight_codes(self, name: str, w_float: np.ndarray) -> np.ndarray:
         """The integer weight codes of a layer: the spec's own, or the float weights rounded."""
@@ -83,13 +87,25 @@ class QuantSpec:
             return self.weights[name]
         return self.layers[name].weight.quantize(np.asarray(w_float, np.float64))
 
+    def bias_codes(self, name: str, b_float: np.ndarray) -> np.ndarray:
+        """The integer bias codes of a layer: the spec's own, or the float biases rounded."""
+        if self.biases is not None and name in self.biases:
+            return self.biases[name]
+        return self.layers[name].bias.quantize(np.asarray(b_float, np.float64))
+
     def effective_params(self, params: dict) -> dict:
-        """Float parameters whose weights are exactly the spec's codes (so any consumer that rounds
-        them to the spec's formats gets the spec's codes back, bit for bit)."""
+        """Float parameters whose weights and biases are exactly the spec's codes (so any consumer that
+        rounds them to the spec's formats gets the spec's codes back, bit for bit)."""
         out = {}
         for name, (w, b) in params.items():
-            f = self.layers[name].weight
-            out[name] = (f.to_float(self.weight_codes(name, w)).astype(np.float32), b)
+            f: ConvFormats = self.layers[name]
+            if self.biases is not None and name in self.biases:
+                codes = self.biases[name]
+                if codes.size and np.abs(codes).max() >= 2 ** 24:   # float32 (Keras) holds 24 bits exactly
+                    raise SpecError(f"layer {name}: bias codes of {f.bias} reach {np.abs(codes).max()}, more than "
+                                    f"a float32 Keras weight holds exactly (2**24)")
+                b = f.bias.to_float(codes).astype(np.float32)
+            out[name] = (f.weight.to_float(self.weight_codes(name, w)).astype(np.float32), b)
         return out
 
     # -- derived views -------------------------------------------------------------------------
@@ -116,9 +132,11 @@ class QuantSpec:
     def save(self, path: str | Path) -> None:
         path = Path(path)
         data = self.to_json()
-        if self.weights is not None:
+        if self.weights is not None or self.biases is not None:
+            codes = {n: c.astype(np.int32) for n, c in (self.weights or {}).items()}
+            codes.update({n + BIAS_KEY: c.astype(np.int32) for n, c in (self.biases or {}).items()})
             buf = io.BytesIO()
-            np.savez_compressed(buf, **{n: c.astype(np.int32) for n, c in self.weights.items()})
+            np.savez_compressed(buf, **codes)
             blob = buf.getvalue()
             weights_path = path.with_name(path.stem + ".weights.npz")
             atomic_write(weights_path, blob)
@@ -189,7 +207,9 @@ class QuantSpec:
                 layers[name] = ConvFormats(*(fmt(entry[k], f"layer {name} field {k!r}") for k in keys))
         spec = cls(data["model"], fmt(data["input"], "field 'input'"), layers, data.get("calibration", {}))
         if data.get("weights") is not None:
-            spec.weights = _load_weight_codes(data["weights"], base_dir or Path("."), where)
+            codes = _load_weight_codes(data["weights"], base_dir or Path("."), where)
+            spec.weights = {n: c for n, c in codes.items() if not n.endswith(BIAS_KEY)} or None
+            spec.biases = {n[:-len(BIAS_KEY)]: c for n, c in codes.items() if n.endswith(BIAS_KEY)} or None
         spec.validate(arch, where)
         return spec
 
@@ -229,6 +249,17 @@ class QuantSpec:
                 if codes.size and (codes.min() < f.min_code or codes.max() > f.max_code):
                     raise SpecError(f"{where}: layer {name}: weight codes outside {f} "
                                     f"({codes.min()}..{codes.max()})")
+        if self.biases is not None:
+            shapes = arch.conv_shapes()
+            for name, codes in self.biases.items():
+                if name not in shapes:
+                    raise SpecError(f"{where}: weights file holds biases of layer {name}, which {arch.name} does not have")
+                if tuple(codes.shape) != (shapes[name]["weight"][0],):
+                    raise SpecError(f"{where}: layer {name}: bias codes have shape {tuple(codes.shape)}, "
+                                    f"the layer needs ({shapes[name]['weight'][0]},)")
+                f = self.layers[name].bias
+                if codes.size and (codes.min() < f.min_code or codes.max() > f.max_code):
+                    raise SpecError(f"{where}: layer {name}: bias codes outside {f} ({codes.min()}..{codes.max()})")
         for layer in arch.layers:
             if isinstance(layer, Fire):
                 _, e1, e3 = layer.convs

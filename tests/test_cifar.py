@@ -311,17 +311,25 @@ def cifar_spec():
     return arch, params, cal, x, y
 
 
-@pytest.mark.parametrize("bits", [8, 4])
-def test_finetune_forward_pass_is_the_emulator_bit_for_bit(cifar_spec, bits):
+@pytest.mark.parametrize("bits, train_biases", [(8, False), (4, False), (4, True)])
+def test_finetune_forward_pass_is_the_emulator_bit_for_bit(cifar_spec, bits, train_biases):
+    """Also with the spec's own bias codes (moved off the float biases) and the biases trained."""
+    import dataclasses
+
     from quant.calibrate import make_spec
     from quant.emulator import FixedPointEmulator
     from quant.finetune import FixedPointTrainer
+    from tests.tiny_net import moved_biases
 
     arch, params, cal, x, _ = cifar_spec
     spec = make_spec(cal, bits, bits)
+    if train_biases:
+        spec = dataclasses.replace(spec, biases=moved_biases(spec, params, step=0.05))
     ref = FixedPointEmulator(arch, params, spec).logit_codes(x[100:])
-    got = FixedPointTrainer(arch, params, spec).logits(x[100:]).numpy() * 2.0 ** spec.logit_format.frac
+    net = FixedPointTrainer(arch, params, spec, train_biases=train_biases)
+    got = net.logits(x[100:]).numpy() * 2.0 ** spec.logit_format.frac
     assert np.array_equal(got, ref)
+    assert len(net.variables) == len(arch.convs()) * (2 if train_biases else 1)
 
 
 def test_finetune_cli_writes_a_spec_the_emulator_and_hls_read(cifar_spec, tmp_path):
@@ -329,7 +337,7 @@ def test_finetune_cli_writes_a_spec_the_emulator_and_hls_read(cifar_spec, tmp_pa
     from quant.spec import QuantSpec
     from sqz.cli import main
 
-    arch, params, cal, x, _ = cifar_spec
+    arch, params, cal, x, y = cifar_spec
     from quant.calibrate import make_spec
 
     spec0 = tmp_path / "q4.json"
@@ -348,6 +356,18 @@ def test_finetune_cli_writes_a_spec_the_emulator_and_hls_read(cifar_spec, tmp_pa
     changed = sum(int(np.count_nonzero(new.weights[n] != old.weights[n])) for n in new.weights)
     assert changed > 0                                         # the update reached the weight codes
     FixedPointEmulator(arch, params, new).logit_codes(x[:4])   # accumulators re-derived: the emulator accepts it
+    assert new.biases is None and r["finetune"]["train_biases"] is False
+    # --train-biases: the spec carries bias codes, moved off the float biases' rounding, read by the emulator
+    assert main(["finetune", "--model", "squeezenet_cifar", "--spec", str(spec0), "--calib", str(SAMPLE),
+                 "--calib-stop", "100", "--data", str(SAMPLE), "--start", "100", "--epochs", "1", "--batch-size", "50",
+                 "--lr", "0.01", "--train-biases", "--out", str(out), "--json", str(report), "--quiet"]) == 0
+    r, new = json.loads(report.read_text()), QuantSpec.load(out, arch)
+    assert r["finetune"]["train_biases"] is True and sorted(new.biases) == sorted(new.weights)
+    moved = sum(int(np.count_nonzero(new.biases[n] != new.layers[n].bias.quantize(params[n][1].astype(np.float64))))
+                for n in new.biases)
+    assert moved > 0
+    emulator = FixedPointEmulator(arch, params, new)
+    assert np.mean(np.argmax(emulator.logit_codes(x[100:]), -1) == y[100:]) == pytest.approx(r["fixed"]["top1"])
     assert main(["finetune", "--model", "squeezenet_cifar", "--spec", str(spec0), "--calib", str(SAMPLE),
                  "--data", str(SAMPLE), "--out", str(out), "--quiet"]) == 2          # overlapping images
 

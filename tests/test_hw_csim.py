@@ -40,6 +40,26 @@ def test_tiny_fire_network_csim_is_bit_identical_to_emulator(tiny, fused):
     assert np.count_nonzero(want) > want.size // 2 and len(np.unique(want)) > 10   # not a trivial network
 
 
+def test_a_specs_own_bias_codes_reach_the_c_simulation_bit_exact(tiny, cache_root):
+    """A spec with trained bias codes (sqz finetune --train-biases): the Keras model built from
+    effective_params carries them into the HLS ROMs; a model with the float biases is refused."""
+    import dataclasses
+
+    from quant.emulator import FixedPointEmulator
+    from tests.tiny_net import moved_biases
+
+    spec = dataclasses.replace(tiny["spec"], biases=moved_biases(tiny["spec"], tiny["params"], seed=1))
+    model = keras_model(tiny["arch"], spec.effective_params(tiny["params"]))
+    design = plan_design(model, spec, tiny["arch"], reuse=REUSE, board="zcu104")
+    project = build_project(design, project_dir_for(design, cache_root))
+    want = FixedPointEmulator(tiny["arch"], tiny["params"], spec).logit_codes(tiny["x"])
+    np.testing.assert_array_equal(project.simulator().logit_codes(tiny["x"]), want)
+    assert not np.array_equal(want, tiny["emulator"].logit_codes(tiny["x"]))      # the moved biases count
+    with pytest.raises(UnsupportedModelError, match="biases are not the QuantSpec's bias codes"):
+        float_biases = {n: (w, tiny["params"][n][1]) for n, (w, _) in spec.effective_params(tiny["params"]).items()}
+        plan_design(keras_model(tiny["arch"], float_biases), spec, tiny["arch"], reuse=REUSE, board="zcu104")
+
+
 def test_axi_top_carries_the_same_codes_with_tlast(tiny, fused):
     codes = fused.simulator().axi_logit_codes(tiny["x"][:3])   # packed words in, words out, TLAST checked
     np.testing.assert_array_equal(codes, tiny["emulator"].logit_codes(tiny["x"][:3]))

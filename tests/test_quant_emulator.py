@@ -210,6 +210,43 @@ def test_optimized_weights_travel_with_the_spec(tiny, tmp_path):
         QuantSpec.load(tmp_path / "s.json", arch)
 
 
+def test_bias_codes_travel_with_the_spec_and_every_consumer_reads_them(tiny, tmp_path):
+    """Trained bias codes (sqz finetune --train-biases) ride in <name>.weights.npz as "<layer>:bias"; the
+    emulator computes with them, effective_params gives floats that round back to them, bad ones are named."""
+    import dataclasses
+
+    from quant.spec import QuantSpec
+    from tests.tiny_net import moved_biases
+
+    arch, params = tiny["arch"], tiny["params"]
+    base = make_spec(tiny["cal"], 6, 8, weight_rounding="gptq")
+    spec = dataclasses.replace(base, biases=moved_biases(base, params))
+    spec.save(tmp_path / "s.json")
+    loaded = QuantSpec.load(tmp_path / "s.json", arch)
+    assert sorted(loaded.weights) == sorted(base.weights) and sorted(loaded.biases) == sorted(spec.biases)
+    for name, codes in spec.biases.items():
+        np.testing.assert_array_equal(loaded.bias_codes(name, params[name][1]), codes)
+    images = tiny_images(4, seed=5)
+    want = FixedPointEmulator(arch, params, spec).logit_codes(images)
+    np.testing.assert_array_equal(FixedPointEmulator(arch, params, loaded).logit_codes(images), want)
+    assert not np.array_equal(FixedPointEmulator(arch, params, base).logit_codes(images), want)   # they count
+    for name, (w, b) in loaded.effective_params(params).items():
+        f = loaded.layers[name]
+        np.testing.assert_array_equal(f.bias.quantize(b.astype(np.float64)), loaded.biases[name])
+        np.testing.assert_array_equal(f.weight.quantize(w.astype(np.float64)), loaded.weights[name])
+    # a spec without bias codes still rounds the float biases
+    assert QuantSpec.load(tmp_path / "s.json", arch).biases is not None and base.biases is None
+    np.testing.assert_array_equal(base.bias_codes("conv1", params["conv1"][1]),
+                                  base.layers["conv1"].bias.quantize(params["conv1"][1].astype(np.float64)))
+    bad = dict(spec.biases, conv1=spec.biases["conv1"][:-1])
+    with pytest.raises(SpecError, match="layer conv1: bias codes have shape"):
+        dataclasses.replace(spec, biases=bad).validate(arch)
+    f = spec.layers["fire2_squeeze1x1"].bias
+    bad = dict(spec.biases, fire2_squeeze1x1=spec.biases["fire2_squeeze1x1"] * 0 + f.max_code + 1)
+    with pytest.raises(SpecError, match="layer fire2_squeeze1x1: bias codes outside"):
+        dataclasses.replace(spec, biases=bad).validate(arch)
+
+
 @pytest.mark.parametrize("rounding", ["AP_RND", "AP_TRN"])
 @pytest.mark.parametrize("signed", [False, True])
 def test_floor_fast_path_equals_relu_then_cast(rounding, signed):

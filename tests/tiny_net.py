@@ -54,3 +54,16 @@ def keras_model(arch: Architecture, params: dict):
     from model.squeezenet import build_keras, keras_weights
 
     return build_keras(arch, softmax=False, weights=keras_weights(params))
+
+
+def moved_biases(spec, params: dict, seed: int = 0, step: float = 0.25) -> dict:
+    """Bias codes other than the float biases rounded (as trained biases would be): each moved by about
+    +-`step`, kept inside its layer's bias format."""
+    rng = np.random.default_rng(seed)
+    out = {}
+    for name, (_, b) in params.items():
+        f = spec.layers[name].bias
+        codes = f.quantize(np.asarray(b, np.float64))
+        move = np.rint(rng.choice([-1, 1], codes.shape) * step * 2.0 ** f.frac).astype(np.int64)
+        out[name] = np.clip(codes + move, f.min_code, f.max_code)
+    return out
