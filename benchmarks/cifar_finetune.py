@@ -14,7 +14,7 @@ benchmarks/results/cifar/finetune.json.
 
     .venv/bin/python benchmarks/cifar_finetune.py [--bits 8,6,4] [--ft-images 50000] [--epochs 2]
         [--model squeezenet_cifar] [--results benchmarks/results/cifar] [--lr 8:1e-5,w4a6:1e-4,...]
-        [--activation-rule maxabs|percentile|minmse] [--train-biases]
+        [--activation-rule maxabs|percentile|minmse] [--train-biases] [--teacher W.npz ...]
 """
 from __future__ import annotations
 
@@ -57,6 +57,7 @@ def main() -> int:
     ap.add_argument("--activation-rule", choices=("maxabs", "percentile", "minmse"),
                     help="sqz quantize --activation-rule (default: quantize's own, the percentile rule)")
     ap.add_argument("--train-biases", action="store_true", help="sqz finetune --train-biases (biases trained too)")
+    ap.add_argument("--teacher", action="append", default=[], help="sqz finetune --teacher (distillation; repeatable)")
     args = ap.parse_args()
     lrs = {k.strip().lower(): v for k, v in (kv.split(":") for kv in args.lr.split(","))}
     out = Path(args.results).resolve()
@@ -78,6 +79,7 @@ def main() -> int:
                  "--calib-limit", str(args.ft_images), "--epochs", str(args.epochs), "--lr", lrs[name], "--data", CIFAR,
                  "--out", rel(ft / "spec.json"), "--json", rel(ft / "report.json"), "--quiet"]
         fargs += ["--train-biases"] if args.train_biases else []
+        fargs += [a for t in args.teacher for a in ("--teacher", t)]
         times = {}
         if not (q / "report.json").is_file():
             times["quantize_s"] = run_sqz(qargs, q / "log.txt")
@@ -90,7 +92,7 @@ def main() -> int:
                       "after_top1": fr["fixed"]["top1"], "finetune_before_check": fr["before"]["top1"], "n": fr["n"],
                       "finetune": {k: fr["finetune"].get(k, False)
                                    for k in ("epochs", "lr", "optimizer", "images", "seconds", "batch_size",
-                                             "train_biases")},
+                                             "train_biases", "distill")},
                       "commands": ["python -m sqz " + " ".join(qargs), "python -m sqz " + " ".join(fargs)], **times}
         r = rows[name]
         print(f"{name}-bit: float {100 * r['float_top1']:.2f} %  before {100 * r['before_top1']:.2f} %  "

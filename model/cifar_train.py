@@ -111,16 +111,34 @@ def teacher_targets(arch: Architecture, teachers, x_u8: np.ndarray, temperature:
     (folded weights, model/trained.py's format) softmax of logits / temperature on the image and on its
     mirror, averaged over both and over the teachers; the same for an image and its mirror, so the
     training's flips need no second set."""
+    return input_teacher_targets(arch, teachers, to_input(x_u8, arch), temperature, batch_size)
+
+
+def input_teacher_targets(arch: Architecture, teachers, x: np.ndarray, temperature: float,
+                          batch_size: int = 500) -> np.ndarray:
+    """teacher_targets of network inputs `x` (mean-subtracted, as the loader's batches and to_input give
+    them): what `sqz finetune --teacher` uses, its images being inputs already."""
     from model.squeezenet import build_keras, keras_weights
     from model.trained import load_params
 
-    x = to_input(x_u8, arch)
+    x = np.asarray(x, np.float32)
     total = np.zeros((len(x), arch.num_classes), np.float64)
     for path in teachers:
         net = build_keras(arch, softmax=False, weights=keras_weights(load_params(path, arch)[0]))
         for view in (x, x[:, :, ::-1]):
             total += softmax(net.predict(view, batch_size=batch_size, verbose=0).astype(np.float64), temperature)
     return (total / (2 * len(teachers))).astype(np.float32)
+
+
+def distillation_loss(hard_loss, logits, target, alpha: float, temperature: float):
+    """Hinton et al.'s loss (TensorFlow): (1 - alpha) * hard_loss + alpha * T^2 * KL(target || softmax(logits / T)),
+    the KL averaged over the batch; `target` the teachers' softmax at T (teacher_targets). Training and
+    fine-tuning both call it."""
+    import tensorflow as tf
+
+    log_student = tf.nn.log_softmax(logits / temperature, axis=-1)
+    kl = tf.reduce_sum(target * (tf.math.log(tf.maximum(target, 1e-12)) - log_student), axis=-1)
+    return (1 - alpha) * hard_loss + alpha * temperature ** 2 * tf.reduce_mean(kl)
 
 
 def build_train_model(arch: Architecture):
@@ -262,16 +280,12 @@ def train(arch: Architecture, data: str, out, epochs: int, batch_size: int = 128
         say(f"distillation targets of {len(teachers)} teacher(s) on {n} images: teachers' top-1 "
             f"{float(np.mean(soft.argmax(-1) == y_train)):.4f} on them, {time.perf_counter() - t0:.0f} s")
 
-    def distill_loss(y, logits, target):
-        log_student = tf.nn.log_softmax(logits / kd_temperature, axis=-1)
-        kl = tf.reduce_sum(target * (tf.math.log(tf.maximum(target, 1e-12)) - log_student), axis=-1)
-        return (1 - kd_alpha) * loss_fn(y, logits) + kd_alpha * kd_temperature ** 2 * tf.reduce_mean(kl)
-
     @tf.function(autograph=False)   # no Python control flow inside; autograph would re-read this file
     def train_step(x, y, target):
         with tf.GradientTape() as tape:
             logits = model(x, training=True)
-            loss = loss_fn(y, logits) if soft is None else distill_loss(y, logits, target)
+            loss = (loss_fn(y, logits) if soft is None
+                    else distillation_loss(loss_fn(y, logits), logits, target, kd_alpha, kd_temperature))
         grads = tape.gradient(loss, model.trainable_variables)
         opt.apply_gradients(zip(grads, model.trainable_variables))
         return loss, tf.reduce_sum(tf.cast(tf.argmax(logits, -1) == tf.argmax(y, -1), tf.int32))

@@ -23,11 +23,7 @@ def add_commands(sub) -> None:
     p.add_argument("--label-smoothing", type=float, default=0.1)
     p.add_argument("--cutout", type=int, default=0, metavar="N",
                    help="also set a random N x N square of each training image to 0 (Cutout); 0: off, the shipped recipe")
-    p.add_argument("--teacher", action="append", default=[], metavar="WEIGHTS.npz",
-                   help="distil from this trained network of the same model (repeat for an ensemble): its "
-                        "softmax at --kd-temperature on each training image and its mirror, averaged")
-    p.add_argument("--kd-alpha", type=float, default=0.9, help="weight of the distillation term (with --teacher)")
-    p.add_argument("--kd-temperature", type=float, default=4.0, help="softmax temperature (with --teacher)")
+    add_distill_args(p, "training")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--limit", type=int, help="train on the first N training images only (smoke runs, probes)")
     p.add_argument("--out", required=True, help="run folder: checkpoint after each epoch, history, summary; "
@@ -38,11 +34,31 @@ def add_commands(sub) -> None:
     p.set_defaults(func=cmd_train)
 
 
+def add_distill_args(p, what: str) -> None:
+    """--teacher / --kd-alpha / --kd-temperature: knowledge distillation, for `train` and `finetune` alike."""
+    p.add_argument("--teacher", action="append", default=[], metavar="WEIGHTS.npz",
+                   help="distil from this trained network of the same model (repeat for an ensemble): its "
+                        f"softmax at --kd-temperature on each {what} image and its mirror, averaged")
+    p.add_argument("--kd-alpha", type=float, default=0.9, help="weight of the distillation term (with --teacher)")
+    p.add_argument("--kd-temperature", type=float, default=4.0, help="softmax temperature (with --teacher)")
+
+
+def check_distill_args(args, arch) -> None:
+    """Before any work: bad --kd-alpha / --kd-temperature, a missing teacher file, or one of other shapes
+    than --model's, named."""
+    from model.trained import load_params
+    from sqz.cli_common import CliError
+
+    if not 0 < args.kd_alpha <= 1 or not args.kd_temperature > 0:
+        raise CliError(f"--kd-alpha {args.kd_alpha} must be in (0, 1] and --kd-temperature {args.kd_temperature} positive")
+    for t in args.teacher:
+        load_params(t, arch)
+
+
 def cmd_train(args) -> int:
     from model.architecture import get_architecture
     from model.cifar10 import is_cifar10_folder
     from model.cifar_train import train
-    from model.trained import load_params
     from sqz.cli_common import CliError, print_table, write_json
 
     arch = get_architecture(args.model)
@@ -54,10 +70,7 @@ def cmd_train(args) -> int:
         raise CliError("--epochs, --batch-size and --lr must be positive")
     if not 0 <= args.cutout <= arch.input_size:
         raise CliError(f"--cutout {args.cutout}: the square's side must be 0 (off) to {arch.input_size} pixels")
-    if not 0 < args.kd_alpha <= 1 or not args.kd_temperature > 0:
-        raise CliError(f"--kd-alpha {args.kd_alpha} must be in (0, 1] and --kd-temperature {args.kd_temperature} positive")
-    for t in args.teacher:      # before any work: a missing file, or other shapes than --model's, named
-        load_params(t, arch)
+    check_distill_args(args, arch)
     command = "python -m sqz " + " ".join(shlex.quote(a) for a in sys.argv[1:]) if sys.argv[1:2] == ["train"] else ""
     s = train(arch, args.data, args.out, args.epochs, args.batch_size, args.lr, args.weight_decay, args.warmup,
               args.label_smoothing, args.seed, args.limit, args.weights, args.plot,

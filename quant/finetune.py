@@ -23,6 +23,11 @@ formats are re-derived from the new weights and biases (exact accumulation); its
 weights rounded to nearest, and with --train-biases its bias codes the shadow biases rounded
 (SPEC2.weights.npz, "<layer>:bias"), which every consumer takes through QuantSpec.bias_codes.
 
+Beyond Ristretto, optionally (`--teacher W.npz`, e.g. the float network's own weights): knowledge
+distillation during the fine-tuning, the training's (model.cifar_train: `input_teacher_targets`,
+`distillation_loss`): the fixed-point network is pulled towards the teachers' softmax at T on each image
+and its mirror, not only towards the labels. Off by default.
+
 Starting point: the shadow weights start at the input spec's weight codes (e.g. GPTQ's), so the first
 forward pass is exactly the input spec's network.
 """
@@ -182,16 +187,19 @@ def respec(spec: QuantSpec, arch: Architecture, params: dict, note: dict, bias_c
 
 def finetune(arch: Architecture, params: dict, spec: QuantSpec, images: np.ndarray, labels: np.ndarray,
              epochs: int = 1, lr: float = 1e-5, batch_size: int = 64, seed: int = 0, augment: bool = True,
-             say=print, optimizer: str = "adam", train_biases: bool = False) -> tuple[dict, QuantSpec, dict]:
+             say=print, optimizer: str = "adam", train_biases: bool = False, teachers=(), kd_alpha: float = 0.9,
+             kd_temperature: float = 4.0) -> tuple[dict, QuantSpec, dict]:
     """Fine-tune the weights (and with `train_biases` the biases) of the fixed-point network on (images,
     labels); returns (new params, new spec, log). Adam (or SGD with momentum 0.9), cosine learning rate from
-    `lr` to 0 over all steps."""
+    `lr` to 0 over all steps. `teachers`: float weights files to distil from (the training's distillation,
+    model.cifar_train: the teachers' softmax at `kd_temperature` on each image and its mirror, computed once;
+    loss (1 - kd_alpha) * cross-entropy + kd_alpha * T^2 * KL), e.g. the float network being quantized."""
     import math
 
     import tensorflow as tf
 
     from model.cifar_train import augment as random_crop_flip
-    from model.cifar_train import black_input
+    from model.cifar_train import black_input, distillation_loss, input_teacher_targets
 
     tf.random.set_seed(seed)
     rng = np.random.default_rng(seed)
@@ -204,17 +212,26 @@ def finetune(arch: Architecture, params: dict, spec: QuantSpec, images: np.ndarr
            else tf.keras.optimizers.SGD(learning_rate=lr, momentum=0.9))
     steps = len(images) // batch_size
     total = max(1, steps * epochs)
+    soft = None
+    if teachers:     # once, before the first step: the targets do not depend on the crops
+        t0 = time.perf_counter()
+        soft = input_teacher_targets(arch, teachers, images, kd_temperature)
+        say(f"distillation targets of {len(teachers)} teacher(s) on {len(images)} images: teachers' top-1 "
+            f"{float(np.mean(soft.argmax(-1) == labels)):.4f} on them, {time.perf_counter() - t0:.0f} s")
 
     @tf.function(autograph=False)   # no Python control flow inside; autograph would re-read this file
-    def step(x, y):
+    def step(x, y, target):
         with tf.GradientTape() as tape:
             logits = net.logits(x)
             loss = tf.reduce_mean(tf.nn.sparse_softmax_cross_entropy_with_logits(y, logits))
+            if soft is not None:
+                loss = distillation_loss(loss, logits, target, kd_alpha, kd_temperature)
         grads = tape.gradient(loss, net.variables)
         opt.apply_gradients(zip(grads, net.variables))
         hits = tf.reduce_sum(tf.cast(tf.argmax(logits, -1, output_type=tf.int64) == y, tf.int32))
         return loss, hits
 
+    no_target = np.zeros((batch_size, arch.num_classes), np.float32)    # without teachers: unused
     history = []
     t0 = time.perf_counter()
     for epoch in range(1, epochs + 1):
@@ -226,7 +243,7 @@ def finetune(arch: Architecture, params: dict, spec: QuantSpec, images: np.ndarr
             x = images[idx].astype(np.float32)
             if augment:
                 x = random_crop_flip(x, rng, fill=black)
-            loss, hit = step(x, labels[idx].astype(np.int64))
+            loss, hit = step(x, labels[idx].astype(np.int64), no_target if soft is None else soft[idx])
             loss_sum += float(loss)
             hits += int(hit)
         rec = {"epoch": epoch, "loss": loss_sum / max(steps, 1), "train_acc_fixed": hits / max(steps * batch_size, 1),
@@ -238,6 +255,11 @@ def finetune(arch: Architecture, params: dict, spec: QuantSpec, images: np.ndarr
            "images": int(len(images)), "steps": total, "history": history, "seconds": time.perf_counter() - t0,
            "trained": "weights and biases" if train_biases else "weights (biases frozen)",
            "train_biases": train_biases}
+    if teachers:     # only when used: the committed logs without it stay what they were
+        from sqz.files import file_sha256
+
+        log["distill"] = {"teachers": [{"path": str(t), "sha256": file_sha256(t)} for t in teachers],
+                          "alpha": kd_alpha, "temperature": kd_temperature}
     new_spec = respec(spec, arch, new_params, {k: v for k, v in log.items() if k != "history"},
                       bias_codes=train_biases or spec.biases is not None)
     return new_params, new_spec, log
@@ -246,6 +268,7 @@ def finetune(arch: Architecture, params: dict, spec: QuantSpec, images: np.ndarr
 # -- CLI ----------------------------------------------------------------------------------------
 
 def add_commands(sub) -> None:
+    from model.cli import add_distill_args
     from quant.cli import add_image_args
 
     p = sub.add_parser("finetune", help="Ristretto fine-tuning in fixed point (shadow weights, straight-through "
@@ -262,6 +285,7 @@ def add_commands(sub) -> None:
     p.add_argument("--no-augment", action="store_true", help="no random crops and flips while fine-tuning")
     p.add_argument("--train-biases", action="store_true", help="train the biases too (Ristretto's fine-tuning "
                                                               "updates both); the spec then carries bias codes")
+    add_distill_args(p, "fine-tuning")
     p.add_argument("--out", required=True, help="the fine-tuned QuantSpec (weight codes beside it, .weights.npz)")
     p.add_argument("--json", help="report JSON (the keys of sqz quantize's report, plus 'before' and 'finetune')")
     p.add_argument("--quiet", action="store_true")
@@ -270,6 +294,7 @@ def add_commands(sub) -> None:
 
 def cmd_finetune(args) -> int:
     from model.architecture import get_architecture
+    from model.cli import check_distill_args
     from model.squeezenet import build_keras, keras_weights
     from quant.emulator import FixedPointEmulator
     from quant.search import weight_bytes
@@ -280,6 +305,7 @@ def cmd_finetune(args) -> int:
     if args.epochs < 1 or args.batch_size < 1 or not args.lr > 0:
         raise CliError("--epochs, --batch-size and --lr must be positive")
     arch = get_architecture(args.model)
+    check_distill_args(args, arch)
     spec = QuantSpec.load(args.spec, arch)
     if spec.model != arch.name:
         raise CliError(f"--spec {args.spec} is for {spec.model}, not {arch.name}")
@@ -299,7 +325,8 @@ def cmd_finetune(args) -> int:
     before = FixedPointEmulator(arch, params, spec)
     fx0 = evaluate(before.logit_codes, evalset, 100, None, progress=not args.quiet)
     new_params, new_spec, log = finetune(arch, params, spec, images, labels, args.epochs, args.lr, args.batch_size,
-                                         args.seed, not args.no_augment, say, args.optimizer, args.train_biases)
+                                         args.seed, not args.no_augment, say, args.optimizer, args.train_biases,
+                                         args.teacher, args.kd_alpha, args.kd_temperature)
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
     new_spec.calibration["finetune"].update({"data": str(Path(args.calib).resolve()),

@@ -372,6 +372,52 @@ def test_finetune_cli_writes_a_spec_the_emulator_and_hls_read(cifar_spec, tmp_pa
                  "--data", str(SAMPLE), "--out", str(out), "--quiet"]) == 2          # overlapping images
 
 
+def test_finetune_with_a_teacher_minimises_the_distillation_loss_on_its_targets(cifar_spec, tmp_path):
+    """sqz finetune --teacher: the targets are the training's (teacher_targets) of the loader's inputs, and
+    the loss of the first step is (1 - a) * cross-entropy + a * T^2 * KL of the fixed-point logits."""
+    from model.cifar_train import input_teacher_targets, softmax, teacher_targets
+    from model.trained import weights_path
+    from quant.calibrate import make_spec
+    from quant.emulator import FixedPointEmulator
+    from quant.finetune import finetune
+    from sqz.cli import main
+    from sqz.cli_common import image_dataset
+    from sqz.files import file_sha256
+
+    arch, params, cal, x, y = cifar_spec
+    teacher = weights_path("squeezenet_cifar")
+    raw, _, _ = next(image_dataset(str(SAMPLE), arch).batches(200, raw=True))
+    np.testing.assert_allclose(input_teacher_targets(arch, [teacher], x[:50], 4.0),
+                               teacher_targets(arch, [teacher], raw[:50], 4.0), rtol=1e-5, atol=1e-7)
+    spec = make_spec(cal, 4, 4)
+    alpha, t = 0.7, 3.0
+    _, new_spec, log = finetune(arch, params, spec, x[:50], y[:50], epochs=1, lr=1e-4, batch_size=50,
+                                augment=False, say=lambda m: None, teachers=[teacher], kd_alpha=alpha, kd_temperature=t)
+    logits = FixedPointEmulator(arch, params, spec).logit_codes(x[:50]) / 2.0 ** spec.logit_format.frac
+    target = input_teacher_targets(arch, [teacher], x[:50], t).astype(np.float64)
+    ce = -np.mean(np.log(softmax(logits))[np.arange(50), y[:50]])
+    kl = np.mean(np.sum(target * (np.log(target) - np.log(softmax(logits, t))), -1))
+    assert log["history"][0]["loss"] == pytest.approx((1 - alpha) * ce + alpha * t * t * kl, rel=1e-4)
+    assert log["history"][0]["loss"] != pytest.approx(ce, rel=1e-2)
+    assert log["distill"] == {"teachers": [{"path": str(teacher), "sha256": file_sha256(teacher)}],
+                              "alpha": alpha, "temperature": t}
+    assert new_spec.calibration["finetune"]["distill"] == log["distill"]
+    # the CLI: recorded in the report; bad values and files refused before any work
+    spec0, out, report = tmp_path / "q4.json", tmp_path / "ft.json", tmp_path / "report.json"
+    spec.save(spec0)
+    base = ["finetune", "--model", "squeezenet_cifar", "--spec", str(spec0), "--calib", str(SAMPLE), "--calib-stop",
+            "100", "--data", str(SAMPLE), "--start", "100", "--epochs", "1", "--batch-size", "50", "--out", str(out),
+            "--json", str(report), "--quiet"]
+    assert main(base + ["--teacher", str(tmp_path / "none.npz")]) == 2
+    assert main(base + ["--teacher", str(teacher), "--kd-temperature", "0"]) == 2
+    assert main(base + ["--teacher", str(weights_path("squeezenet_cifar_b"))]) == 2     # other shapes
+    assert not out.exists()
+    assert main(base + ["--teacher", str(teacher)]) == 0
+    r = json.loads(report.read_text())
+    assert r["finetune"]["distill"]["teachers"][0]["sha256"] == file_sha256(teacher)
+    assert (r["finetune"]["distill"]["alpha"], r["finetune"]["distill"]["temperature"]) == (0.9, 4.0)
+
+
 def test_eval_mirror_sums_the_two_passes_logit_codes(cifar_spec, tmp_path):
     from quant.calibrate import make_spec
     from quant.emulator import FixedPointEmulator
