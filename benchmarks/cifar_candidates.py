@@ -1,7 +1,7 @@
 """The CIFAR-10 Fire network candidates (model/architecture.py CIFAR_CANDIDATES): size, estimated
 frames/s and resources on the PYNQ-Z2 and the Ultra96-V2, and a short accuracy probe.
 
-Estimates (hw/estimate.py, ESTIMATES before synthesis): uniform W-bit formats (quant/formats.uniform_spec,
+Estimates (hw/estimate.py, ESTIMATES before synthesis): uniform W-bit formats (W = 8, 6, 4) (quant/formats.uniform_spec,
 what `sqz hls --bits W` generates), folded by hw.estimate.choose_reuse as the fastest pipeline within
 issue 13's limits (LUT <= 80 %, BRAM18 <= 90 %, DSP and the rest <= 100 %), at the board's default clock
 (PYNQ-Z2 100 MHz, Ultra96-V2 150 MHz).
@@ -30,6 +30,7 @@ from model.architecture import CIFAR_CANDIDATES, CIFAR_DEFAULT, get_architecture
 LIMITS = {k: v / 100 for k, v in utilisation_ceilings(SMALL_BOARD_LIMITS).items()}   # every resource named
 BOARDS = ("pynq-z2", "ultra96-v2")
 PROBE = {"limit": 10_000, "epochs": 4}
+WIDTHS = (8, 6, 4)     # uniform formats estimated per candidate
 RESULTS = ROOT / "benchmarks" / "results" / "cifar" / "candidates.json"
 
 
@@ -79,11 +80,11 @@ def main() -> int:
         row.update({"architecture": f"squeezenet_cifar_{v}", "stem": CIFAR_CANDIDATES[v][0],
                     "body": [x if x == "P" else list(x) for x in CIFAR_CANDIDATES[v][1]],
                     "params": arch.num_params(), "macs": macs(arch),
-                    "estimates": {str(b): estimates(arch, b) for b in (8, 6)}})
+                    "estimates": {str(b): estimates(arch, b) for b in WIDTHS}})
         if args.probe and "probe" not in row:
             row["probe"] = probe(v, args.threads)
         rows[v] = row
-        for b in (8, 6):
+        for b in WIDTHS:
             p, u = row["estimates"][str(b)]["pynq-z2"], row["estimates"][str(b)]["ultra96-v2"]
             pr = f"{100 * row['probe']['test_top1']:.2f} %" if "probe" in row else "-"
             print(f"{v:<5}{row['params']:>8}{row['macs'] / 1e6:>7.1f}  {b:>4}  {p['fps']:>11.0f} "
