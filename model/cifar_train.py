@@ -130,6 +130,15 @@ def input_teacher_targets(arch: Architecture, teachers, x: np.ndarray, temperatu
     return (total / (2 * len(teachers))).astype(np.float32)
 
 
+def distill_record(teachers, alpha: float, temperature: float) -> dict:
+    """What a run distilled from (files by content, so a changed teacher is seen): the training's checkpoint
+    config and the fine-tuning's log both record it."""
+    from sqz.files import file_sha256
+
+    return {"teachers": [{"path": str(t), "sha256": file_sha256(t)} for t in teachers],
+            "alpha": alpha, "temperature": temperature}
+
+
 def distillation_loss(hard_loss, logits, target, alpha: float, temperature: float):
     """Hinton et al.'s loss (TensorFlow): (1 - alpha) * hard_loss + alpha * T^2 * KL(target || softmax(logits / T)),
     the KL averaged over the batch; `target` the teachers' softmax at T (teacher_targets). Training and
@@ -253,10 +262,7 @@ def train(arch: Architecture, data: str, out, epochs: int, batch_size: int = 128
     if cutout:      # only when used: the shipped run's checkpoints and meta have no such key
         config["cutout"] = cutout
     if teachers:    # the same: and the files by content, so a changed teacher cannot resume a run
-        from sqz.files import file_sha256
-
-        config["distill"] = {"teachers": [{"path": str(t), "sha256": file_sha256(t)} for t in teachers],
-                             "alpha": kd_alpha, "temperature": kd_temperature}
+        config["distill"] = distill_record(teachers, kd_alpha, kd_temperature)
 
     ckpt = out / "checkpoint.npz"
     if ckpt.is_file():

@@ -199,7 +199,7 @@ def finetune(arch: Architecture, params: dict, spec: QuantSpec, images: np.ndarr
     import tensorflow as tf
 
     from model.cifar_train import augment as random_crop_flip
-    from model.cifar_train import black_input, distillation_loss, input_teacher_targets
+    from model.cifar_train import black_input, distill_record, distillation_loss, input_teacher_targets
 
     tf.random.set_seed(seed)
     rng = np.random.default_rng(seed)
@@ -256,10 +256,7 @@ def finetune(arch: Architecture, params: dict, spec: QuantSpec, images: np.ndarr
            "trained": "weights and biases" if train_biases else "weights (biases frozen)",
            "train_biases": train_biases}
     if teachers:     # only when used: the committed logs without it stay what they were
-        from sqz.files import file_sha256
-
-        log["distill"] = {"teachers": [{"path": str(t), "sha256": file_sha256(t)} for t in teachers],
-                          "alpha": kd_alpha, "temperature": kd_temperature}
+        log["distill"] = distill_record(teachers, kd_alpha, kd_temperature)
     new_spec = respec(spec, arch, new_params, {k: v for k, v in log.items() if k != "history"},
                       bias_codes=train_biases or spec.biases is not None)
     return new_params, new_spec, log
