@@ -14,7 +14,8 @@ benchmarks/results/cifar/finetune.json.
 
     .venv/bin/python benchmarks/cifar_finetune.py [--bits 8,6,4] [--ft-images 50000] [--epochs 2]
         [--model squeezenet_cifar] [--results benchmarks/results/cifar] [--lr 8:1e-5,w4a6:1e-4,...]
-        [--activation-rule maxabs|percentile|minmse] [--train-biases] [--teacher W.npz ...]
+        [--activation-rule maxabs|percentile|minmse] [--equalize weights|activations|balanced]
+        [--train-biases] [--teacher W.npz ...]
 """
 from __future__ import annotations
 
@@ -56,6 +57,8 @@ def main() -> int:
     ap.add_argument("--lr", default="8:0.00001,6:0.00001,4:0.0001", help="fine-tuning learning rate per width (Adam)")
     ap.add_argument("--activation-rule", choices=("maxabs", "percentile", "minmse"),
                     help="sqz quantize --activation-rule (default: quantize's own, the percentile rule)")
+    ap.add_argument("--equalize", choices=("weights", "activations", "balanced"),
+                    help="sqz quantize --equalize (cross-layer equalization before calibration)")
     ap.add_argument("--train-biases", action="store_true", help="sqz finetune --train-biases (biases trained too)")
     ap.add_argument("--teacher", action="append", default=[], help="sqz finetune --teacher (distillation; repeatable)")
     args = ap.parse_args()
@@ -70,11 +73,13 @@ def main() -> int:
         q.mkdir(parents=True, exist_ok=True)
         ft.mkdir(parents=True, exist_ok=True)
         rule = args.activation_rule
-        work = ROOT / "runs" / f"{args.model}_q{folder}{'_' + rule if rule else ''}.work"   # per rule: its own logs
+        tag = "".join("_" + t for t in (rule, args.equalize and "eq" + args.equalize) if t)
+        work = ROOT / "runs" / f"{args.model}_q{folder}{tag}.work"   # per rule: its own logs
         qargs = ["quantize", "--model", args.model, "--calib", CIFAR, "--calib-limit", str(args.calib_images),
                  "--data", CIFAR, "--weight-bits", str(w), "--activation-bits", str(a), "--out", rel(q / "spec.json"),
                  "--json", rel(q / "report.json"), "--quiet", "--work", str(work)]
         qargs += ["--activation-rule", rule] if rule else []
+        qargs += ["--equalize", args.equalize] if args.equalize else []
         fargs = ["finetune", "--model", args.model, "--spec", rel(q / "spec.json"), "--calib", CIFAR,
                  "--calib-limit", str(args.ft_images), "--epochs", str(args.epochs), "--lr", lrs[name], "--data", CIFAR,
                  "--out", rel(ft / "spec.json"), "--json", rel(ft / "report.json"), "--quiet"]
@@ -87,7 +92,7 @@ def main() -> int:
             times["finetune_s"] = run_sqz(fargs, ft / "log.txt")
         qr, fr = json.loads((q / "report.json").read_text()), json.loads((ft / "report.json").read_text())
         rows[name] = {"bits": w if w == a else name, "weight_bits": w, "activation_bits": a,
-                      "activation_rule": qr["rules"]["activations"],
+                      "activation_rule": qr["rules"]["activations"], "equalize": qr["rules"].get("equalize"),
                       "float_top1": qr["float"]["top1"], "before_top1": qr["fixed"]["top1"],
                       "after_top1": fr["fixed"]["top1"], "finetune_before_check": fr["before"]["top1"], "n": fr["n"],
                       "finetune": {k: fr["finetune"].get(k, False)

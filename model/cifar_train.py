@@ -114,6 +114,12 @@ def teacher_targets(arch: Architecture, teachers, x_u8: np.ndarray, temperature:
     return input_teacher_targets(arch, teachers, to_input(x_u8, arch), temperature, batch_size)
 
 
+def targets_line(teachers, soft: np.ndarray, labels: np.ndarray, seconds: float) -> str:
+    """The progress line `sqz train` and `sqz finetune` print once the distillation targets are computed."""
+    return (f"distillation targets of {len(teachers)} teacher(s) on {len(labels)} images: teachers' top-1 "
+            f"{float(np.mean(soft.argmax(-1) == labels)):.4f} on them, {seconds:.0f} s")
+
+
 def input_teacher_targets(arch: Architecture, teachers, x: np.ndarray, temperature: float,
                           batch_size: int = 500) -> np.ndarray:
     """teacher_targets of network inputs `x` (mean-subtracted, as the loader's batches and to_input give
@@ -283,8 +289,7 @@ def train(arch: Architecture, data: str, out, epochs: int, batch_size: int = 128
     if teachers:    # before the first step, on every run of the command: a pure function of the files
         t0 = time.perf_counter()
         soft = teacher_targets(arch, teachers, x_train, kd_temperature)
-        say(f"distillation targets of {len(teachers)} teacher(s) on {n} images: teachers' top-1 "
-            f"{float(np.mean(soft.argmax(-1) == y_train)):.4f} on them, {time.perf_counter() - t0:.0f} s")
+        say(targets_line(teachers, soft, y_train, time.perf_counter() - t0))
 
     @tf.function(autograph=False)   # no Python control flow inside; autograph would re-read this file
     def train_step(x, y, target):

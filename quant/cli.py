@@ -42,6 +42,7 @@ def image_sets(args, arch, what: str = "calibration"):
 
 
 def add_commands(sub) -> None:
+    from quant.equalize import EQUALIZE_RULES
     from quant.rounding import WEIGHT_ROUNDINGS
     p = sub.add_parser("quantize", help="Ristretto-style dynamic fixed point: calibrate, search widths, write a QuantSpec")
     p.add_argument("--model", default="squeezenet1_0")
@@ -60,6 +61,10 @@ def add_commands(sub) -> None:
                    help="weights rounded one by one, or GPTQ: rounded to minimize each layer's output error, "
                         "largest inputs first (gptq-dense, default: pruned positions may take codes too, as dense "
                         "storage holds them anyway; gptq: pruned zeros kept; gptq-inorder: zeros kept, patch order)")
+    p.add_argument("--equalize", choices=EQUALIZE_RULES,
+                   help="cross-layer equalization before calibration (quant/equalize.py; the float network is "
+                        "unchanged, its channels rescaled): 'weights' (Nagel et al.'s CLE), 'activations' or "
+                        "'balanced'; the spec then carries every weight and bias code")
     p.add_argument("--rounding", default="AP_RND", help="rounding mode of weights and results (AP_RND, AP_RND_CONV, ...)")
     p.add_argument("--no-per-layer", action="store_true", help="search: Ristretto's sweeps only")
     p.add_argument("--out", required=True, help="QuantSpec JSON to write")
@@ -108,9 +113,19 @@ def cmd_quantize(args) -> int:
     work.mkdir(parents=True, exist_ok=True)
     say = (lambda msg: None) if args.quiet else (lambda msg: print(msg, flush=True))
 
-    # 1. calibration: float pass over the calibration images, statistics per layer
+    # 0. optional cross-layer equalization: the same float network, channels rescaled (Keras keeps the
+    #    shipped weights for the float figure; everything fixed-point reads the rescaled ones' codes)
     t0 = time.perf_counter()
-    cal = Calibration(arch, params)
+    quant_params, scales = params, None
+    if args.equalize:
+        from quant.equalize import equalize
+        quant_params, scales = equalize(arch, params, args.equalize,
+                                        (x for x, _, _ in calib.batches(args.batch_size)))
+        say(f"equalized ({args.equalize}): channel scales {min(s.min() for s in scales.values()):.3g} .. "
+            f"{max(s.max() for s in scales.values()):.3g}")
+
+    # 1. calibration: float pass over the calibration images, statistics per layer
+    cal = Calibration(arch, quant_params)
     images, labels, float_logits = [], [], []
     bar = tqdm(total=len(calib), desc="calibrate", unit="img", disable=args.quiet, leave=False)
     for x, y, _ in calib.batches(args.batch_size):
@@ -136,6 +151,9 @@ def cmd_quantize(args) -> int:
                          np.concatenate(float_logits), work / "search_scores.jsonl")
         result = search(cal, sset, args.margin, make, per_layer=not args.no_per_layer, progress=say)
         spec = result.spec
+    if args.equalize:
+        from quant.equalize import carry_codes
+        spec = carry_codes(spec, arch, quant_params, args.equalize, scales)
     spec.calibration.update({"data": str(Path(args.calib).resolve()), "selection": selection_summary(calib),
                              "skipped": len(calib.skipped)})
     spec.save(out)
@@ -145,7 +163,7 @@ def cmd_quantize(args) -> int:
     keras_model = build_keras(arch, weights=keras_weights(params))
     fl = evaluate(keras_model.predict_on_batch, evalset, args.batch_size, work / "eval_float.jsonl",
                   progress=not args.quiet)
-    emulator = FixedPointEmulator(arch, params, spec)
+    emulator = FixedPointEmulator(arch, quant_params, spec)
     (work / "eval_fixed.jsonl").unlink(missing_ok=True)   # the spec may have changed since a previous run
     fx = evaluate(emulator.logit_codes, evalset, args.batch_size, work / "eval_fixed.jsonl", progress=not args.quiet)
 
@@ -161,7 +179,7 @@ def cmd_quantize(args) -> int:
         "weight_saturations": emulator.weight_saturations,   # weights beyond their format's range (clipped)
         "margin": args.margin,
         "rules": {"weights": args.weight_rule, "activations": args.activation_rule, "percentile": args.percentile,
-                  "rounding": args.rounding, "weight_rounding": args.weight_rounding},
+                  "rounding": args.rounding, "weight_rounding": args.weight_rounding, "equalize": args.equalize},
         "calibration": {"data": str(Path(args.calib).resolve()), "selection": selection_summary(calib),
                         "images": cal.images, "seconds": calib_s, "layers": cal.summary()},
         "evaluation": {"data": str(Path(args.data).resolve()), "selection": selection_summary(evalset),

@@ -199,7 +199,8 @@ def finetune(arch: Architecture, params: dict, spec: QuantSpec, images: np.ndarr
     import tensorflow as tf
 
     from model.cifar_train import augment as random_crop_flip
-    from model.cifar_train import black_input, distill_record, distillation_loss, input_teacher_targets
+    from model.cifar_train import (black_input, distill_record, distillation_loss, input_teacher_targets,
+                                   targets_line)
 
     tf.random.set_seed(seed)
     rng = np.random.default_rng(seed)
@@ -216,8 +217,7 @@ def finetune(arch: Architecture, params: dict, spec: QuantSpec, images: np.ndarr
     if teachers:     # once, before the first step: the targets do not depend on the crops
         t0 = time.perf_counter()
         soft = input_teacher_targets(arch, teachers, images, kd_temperature)
-        say(f"distillation targets of {len(teachers)} teacher(s) on {len(images)} images: teachers' top-1 "
-            f"{float(np.mean(soft.argmax(-1) == labels)):.4f} on them, {time.perf_counter() - t0:.0f} s")
+        say(targets_line(teachers, soft, labels, time.perf_counter() - t0))
 
     @tf.function(autograph=False)   # no Python control flow inside; autograph would re-read this file
     def step(x, y, target):
