@@ -15,7 +15,7 @@ benchmarks/results/cifar/finetune.json.
     .venv/bin/python benchmarks/cifar_finetune.py [--bits 8,6,4] [--ft-images 50000] [--epochs 2]
         [--model squeezenet_cifar] [--results benchmarks/results/cifar] [--lr 8:1e-5,w4a6:1e-4,...]
         [--activation-rule maxabs|percentile|minmse] [--equalize weights|activations|balanced]
-        [--train-biases] [--teacher W.npz ...]
+        [--train-biases] [--teacher W.npz ...] [--seed S]
 """
 from __future__ import annotations
 
@@ -60,6 +60,7 @@ def main() -> int:
     ap.add_argument("--equalize", choices=("weights", "activations", "balanced"),
                     help="sqz quantize --equalize (cross-layer equalization before calibration)")
     ap.add_argument("--train-biases", action="store_true", help="sqz finetune --train-biases (biases trained too)")
+    ap.add_argument("--seed", type=int, default=0, help="sqz finetune --seed (the batches' order, the crops and flips)")
     ap.add_argument("--teacher", action="append", default=[], help="sqz finetune --teacher (distillation; repeatable)")
     args = ap.parse_args()
     lrs = {k.strip().lower(): v for k, v in (kv.split(":") for kv in args.lr.split(","))}
@@ -84,6 +85,7 @@ def main() -> int:
                  "--calib-limit", str(args.ft_images), "--epochs", str(args.epochs), "--lr", lrs[name], "--data", CIFAR,
                  "--out", rel(ft / "spec.json"), "--json", rel(ft / "report.json"), "--quiet"]
         fargs += ["--train-biases"] if args.train_biases else []
+        fargs += ["--seed", str(args.seed)] if args.seed else []
         fargs += [a for t in args.teacher for a in ("--teacher", t)]
         times = {}
         if not (q / "report.json").is_file():
@@ -96,7 +98,7 @@ def main() -> int:
                       "float_top1": qr["float"]["top1"], "before_top1": qr["fixed"]["top1"],
                       "after_top1": fr["fixed"]["top1"], "finetune_before_check": fr["before"]["top1"], "n": fr["n"],
                       "finetune": {k: fr["finetune"].get(k, False)
-                                   for k in ("epochs", "lr", "optimizer", "images", "seconds", "batch_size",
+                                   for k in ("epochs", "lr", "optimizer", "images", "seconds", "batch_size", "seed",
                                              "train_biases", "distill")},
                       "commands": ["python -m sqz " + " ".join(qargs), "python -m sqz " + " ".join(fargs)], **times}
         r = rows[name]
