@@ -18,10 +18,10 @@ import sys
 import numpy as np
 
 from common import ROOT, write_results
-from model.architecture import Conv, Fire, get_architecture
+from model.architecture import get_architecture
 from model.cifar10 import unpack
 from model.trained import trained_params
-from quant.calibrate import Calibration, make_spec
+from quant.calibrate import Calibration, activation_groups, make_spec
 from quant.emulator import FixedPointEmulator, FloatNetwork
 from quant.search import kl_divergence
 from sqz.cli_common import image_dataset
@@ -36,18 +36,6 @@ def load(folder, arch, lines):
         xs.append(x.astype(np.float32))
         ys.append(y)
     return np.concatenate(xs), np.concatenate(ys)
-
-
-def groups(arch) -> list[list[str]]:
-    """The activation formats: one per conv, a Fire module's expands sharing one."""
-    out = []
-    for layer in arch.layers:
-        if isinstance(layer, Fire):
-            s, e1, e3 = layer.convs
-            out += [[s.name], [e1.name, e3.name]]
-        elif isinstance(layer, Conv):
-            out.append([layer.name])
-    return out
 
 
 def main() -> int:
@@ -73,7 +61,7 @@ def main() -> int:
                "w4a4": score(4), "w4a6": score(6), "layers": []}
     print(f"float {100 * figures['float_top1']:.2f} %   w4a4 {figures['w4a4']}   w4a6 {figures['w4a6']}", flush=True)
     shapes = arch.conv_shapes()
-    for g in groups(arch):
+    for g in activation_groups(arch):   # the formats make_spec gives, a Fire module's expands as one
         row = {"format": g, "activations": int(sum(np.prod(shapes[n]["out"]) for n in g)),
                "alone_at_4": score({n: 4 if n in g else 6 for n in names}),
                "alone_at_6": score({n: 6 if n in g else 4 for n in names})}

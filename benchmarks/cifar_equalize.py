@@ -39,8 +39,8 @@ def main() -> int:
     args = ap.parse_args()
     train = unpack(CIFAR, "train")
     # what equalization could even out: per layer, the largest over the smallest channel weight range
-    spread = {n: float(np.abs(w).max(axis=(1, 2, 3)).max() / np.abs(w).max(axis=(1, 2, 3)).min())
-              for n, (w, _) in trained_params("squeezenet_cifar").items()}
+    ranges = {n: np.abs(w).max(axis=(1, 2, 3)) for n, (w, _) in trained_params("squeezenet_cifar").items()}
+    spread = {n: float(r.max() / r.min()) for n, r in ranges.items()}
     print("channel weight range, largest / smallest: " + ", ".join(f"{n} {v:.1f}" for n, v in spread.items()))
     rows = []
     previous = json.loads((OUT / "equalize.json").read_text())["rows"] if (OUT / "equalize.json").is_file() else []

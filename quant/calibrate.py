@@ -258,16 +258,22 @@ def make_spec(cal: Calibration, weight_bits: int | dict, activation_bits: int | 
     return spec
 
 
-def _activation_formats(cal: Calibration, abits: dict, rule: str, percentile: float, rounding: str) -> dict:
+def activation_groups(arch: Architecture) -> list[list[str]]:
+    """The convolutions that share one result format, in graph order: each conv alone, but a Fire module's
+    two expands together (one concatenated stream)."""
     groups: list[list[str]] = []
-    for layer in cal.arch.layers:
+    for layer in arch.layers:
         if isinstance(layer, Conv):
             groups.append([layer.name])
         elif isinstance(layer, Fire):
             s, e1, e3 = layer.convs
             groups += [[s.name], [e1.name, e3.name]]
+    return groups
+
+
+def _activation_formats(cal: Calibration, abits: dict, rule: str, percentile: float, rounding: str) -> dict:
     out = {}
-    for group in groups:
+    for group in activation_groups(cal.arch):
         width = max(abits[n] for n in group)
         stats = ActivationStats()
         for n in group:

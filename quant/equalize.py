@@ -128,9 +128,9 @@ def activation_ranges(arch: Architecture, params: Params, batches, percentile: f
     return {n: np.percentile(np.concatenate(kept[n]), percentile, axis=0) for n in names}
 
 
-def _consumer_column_range(arch: Architecture, params: Params, producer: str) -> np.ndarray:
+def _consumer_column_range(graph: list[Link], params: Params, producer: str) -> np.ndarray:
     cols = []
-    for link in links(arch):
+    for link in graph:
         if link.producer == producer:
             w = np.abs(params[link.consumer][0][:, link.offset:link.offset + link.n])
             cols.append(w.max(axis=(0, 2, 3)))
@@ -144,9 +144,10 @@ def _clip(s: np.ndarray) -> np.ndarray:
 def weight_scales(arch: Architecture, params: Params) -> dict[str, np.ndarray]:
     """One pass of Nagel's CLE: s_c = sqrt(r2_c / r1_c)."""
     out = {}
+    graph = links(arch)     # once: every producer's consumers are looked up in it
     for name in scalable(arch):
         r1 = np.abs(params[name][0]).max(axis=(1, 2, 3))
-        r2 = _consumer_column_range(arch, params, name)
+        r2 = _consumer_column_range(graph, params, name)
         with np.errstate(divide="ignore", invalid="ignore"):
             out[name] = _clip(np.sqrt(r2 / r1))
     return out
