@@ -17,14 +17,12 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
-import platform
 import sys
 import time
 import warnings
 from pathlib import Path
 
-from common import ROOT, run_sqz  # also puts the repository on sys.path
+from common import ROOT, machine, run_sqz  # also puts the repository on sys.path
 
 warnings.filterwarnings("ignore")
 
@@ -36,10 +34,6 @@ SPEC = ROOT / "benchmarks" / "results" / "q88" / "spec.json"
 PROJECT, BITDIR = WORK / "proj_kv260", WORK / "bit_kv260"
 RESULTS = ROOT / "benchmarks" / "results"
 MAIN_PYTHON = str(ROOT / ".venv" / "bin" / "python")   # sqz hls/build/eval need TF and hls4ml: not the pynq venv
-
-
-def machine() -> str:
-    return f"{platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}"
 
 
 def write(name: str, payload: dict) -> None:

@@ -29,7 +29,10 @@ distillation during the fine-tuning, the training's (model.cifar_train: `input_t
 and its mirror, not only towards the labels. Off by default.
 
 Starting point: the shadow weights start at the input spec's weight codes (e.g. GPTQ's), so the first
-forward pass is exactly the input spec's network.
+forward pass is exactly the input spec's network. With `--init-from SPEC0` they start at another spec's
+weights instead (rounded to this spec's weight formats, bias and accumulator formats re-derived), e.g. one
+already fine-tuned at wider activations: progressive quantization (Zhuang et al. 2018, "Towards effective
+low-bitwidth convolutional neural networks"), the activations narrowed after the weights have adapted.
 """
 from __future__ import annotations
 
@@ -262,6 +265,22 @@ def finetune(arch: Architecture, params: dict, spec: QuantSpec, images: np.ndarr
     return new_params, new_spec, log
 
 
+def start_from(spec: QuantSpec, arch: Architecture, params: dict, path: str) -> QuantSpec:
+    """`spec` (its weight and activation formats) with the weights of the spec at `path`: that spec's
+    weight values rounded to `spec`'s weight formats, bias and accumulator formats re-derived (respec)."""
+    from sqz.cli_common import CliError
+    from sqz.files import file_sha256
+
+    init = QuantSpec.load(path, arch)
+    if init.model != arch.name:
+        raise CliError(f"--init-from {path} is for {init.model}, not {arch.name}")
+    start = init.effective_params(params)
+    record = {"spec": str(Path(path).resolve()), "sha256": file_sha256(path)}
+    new = respec(spec, arch, start, {"init_from": record}, bias_codes=spec.biases is not None)
+    new.calibration["init_from"] = record
+    return new
+
+
 # -- CLI ----------------------------------------------------------------------------------------
 
 def add_commands(sub) -> None:
@@ -283,6 +302,9 @@ def add_commands(sub) -> None:
     p.add_argument("--train-biases", action="store_true", help="train the biases too (Ristretto's fine-tuning "
                                                               "updates both); the spec then carries bias codes")
     add_distill_args(p, "fine-tuning")
+    p.add_argument("--init-from", metavar="SPEC0", help="start the shadow weights at this spec's weights (rounded "
+                                                        "to --spec's weight formats), e.g. one fine-tuned at wider "
+                                                        "activations: progressive quantization")
     p.add_argument("--out", required=True, help="the fine-tuned QuantSpec (weight codes beside it, .weights.npz)")
     p.add_argument("--json", help="report JSON (the keys of sqz quantize's report, plus 'before' and 'finetune')")
     p.add_argument("--quiet", action="store_true")
@@ -307,6 +329,8 @@ def cmd_finetune(args) -> int:
     if spec.model != arch.name:
         raise CliError(f"--spec {args.spec} is for {spec.model}, not {arch.name}")
     params = trained_params(args.model)
+    if args.init_from:
+        spec = start_from(spec, arch, params, args.init_from)
     calib, evalset = image_sets(args, arch, "fine-tuning")
     say = (lambda m: None) if args.quiet else (lambda m: print(m, flush=True))
 
@@ -328,6 +352,8 @@ def cmd_finetune(args) -> int:
     out.parent.mkdir(parents=True, exist_ok=True)
     new_spec.calibration["finetune"].update({"data": str(Path(args.calib).resolve()),
                                             "selection": selection_summary(calib), "from_spec": str(Path(args.spec).resolve())})
+    if args.init_from:      # where the shadow weights started: in the spec's record and the report's
+        log["init_from"] = new_spec.calibration["finetune"]["init_from"] = spec.calibration["init_from"]
     new_spec.save(out)
     keras_model = build_keras(arch, weights=keras_weights(params))
     fl = evaluate(keras_model.predict_on_batch, evalset, 100, None, progress=not args.quiet)

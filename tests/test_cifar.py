@@ -372,6 +372,54 @@ def test_finetune_cli_writes_a_spec_the_emulator_and_hls_read(cifar_spec, tmp_pa
                  "--data", str(SAMPLE), "--out", str(out), "--quiet"]) == 2          # overlapping images
 
 
+def test_finetune_init_from_starts_at_another_specs_weights(cifar_spec, tmp_path):
+    """--init-from: the shadow weights start at a w4a6 spec's weights under w4a4 formats (progressive
+    quantization): the 'before' top-1 is that combination's, the record names the file, a spec of another
+    model is refused before any work."""
+    import dataclasses
+
+    from quant.calibrate import make_spec
+    from quant.emulator import FixedPointEmulator
+    from quant.finetune import start_from
+    from quant.spec import QuantSpec
+    from sqz.cli import main
+    from sqz.files import file_sha256
+    from tests.tiny_net import moved_biases
+
+    arch, params, cal, x, y = cifar_spec
+    a4, a6 = make_spec(cal, 4, 4), make_spec(cal, 4, 6)
+    # a6 with other weight codes than a4's (one code step off wherever a6's GPTQ codes are even)
+    moved = {n: np.clip(c + (c % 2 == 0), a6.layers[n].weight.min_code, a6.layers[n].weight.max_code)
+             for n, c in a6.weights.items()}
+    a6 = dataclasses.replace(a6, weights=moved)
+    spec0, init, out, report = (tmp_path / f for f in ("q_w4a4.json", "ft_w4a6.json", "ft.json", "report.json"))
+    a4.save(spec0)
+    a6.save(init)
+    combined = start_from(a4, arch, params, str(init))
+    for n in a4.weights:                                    # same 4-bit weight formats: a6's codes, a4's formats
+        assert combined.layers[n].weight == a4.layers[n].weight and combined.layers[n].result == a4.layers[n].result
+        assert np.array_equal(combined.weights[n], moved[n])
+    assert combined.calibration["init_from"]["sha256"] == file_sha256(init)
+    base = ["finetune", "--model", "squeezenet_cifar", "--spec", str(spec0), "--calib", str(SAMPLE), "--calib-stop",
+            "100", "--data", str(SAMPLE), "--start", "100", "--epochs", "1", "--batch-size", "50", "--lr", "1e-9",
+            "--out", str(out), "--json", str(report), "--quiet"]
+    other = tmp_path / "b.json"
+    QuantSpec.load(init, arch).save(other)
+    data = json.loads(other.read_text())
+    data["model"] = "squeezenet_cifar_b"
+    other.write_text(json.dumps(data))
+    assert main(base + ["--init-from", str(other)]) == 2 and not out.exists()
+    assert main(base + ["--init-from", str(init)]) == 0
+    r = json.loads(report.read_text())
+    before = np.mean(np.argmax(FixedPointEmulator(arch, params, combined).logit_codes(x[100:]), -1) == y[100:])
+    assert r["before"]["top1"] == pytest.approx(before)
+    assert r["finetune"]["init_from"] == {"spec": str(init.resolve()), "sha256": file_sha256(init)}
+    new = QuantSpec.load(out, arch)
+    assert new.calibration["init_from"]["sha256"] == file_sha256(init)
+    assert sum(int(np.count_nonzero(new.weights[n] != moved[n])) for n in moved) < \
+        sum(int(np.count_nonzero(new.weights[n] != a4.weights[n])) for n in moved)   # it started at a6's codes
+
+
 def test_finetune_with_a_teacher_minimises_the_distillation_loss_on_its_targets(cifar_spec, tmp_path):
     """sqz finetune --teacher: the targets are the training's (teacher_targets) of the loader's inputs, and
     the loss of the first step is (1 - a) * cross-entropy + a * T^2 * KL of the fixed-point logits."""
