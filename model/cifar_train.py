@@ -126,12 +126,13 @@ def input_teacher_targets(arch: Architecture, teachers, x: np.ndarray, temperatu
     them): what `sqz finetune --teacher` uses, its images being inputs already."""
     from model.squeezenet import build_keras, keras_weights
     from model.trained import load_params
+    from sqz.passes import mirrored
 
     x = np.asarray(x, np.float32)
     total = np.zeros((len(x), arch.num_classes), np.float64)
     for path in teachers:
         net = build_keras(arch, softmax=False, weights=keras_weights(load_params(path, arch)[0]))
-        for view in (x, x[:, :, ::-1]):
+        for view in (x, mirrored(x)):
             total += softmax(net.predict(view, batch_size=batch_size, verbose=0).astype(np.float64), temperature)
     return (total / (2 * len(teachers))).astype(np.float32)
 
