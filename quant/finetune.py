@@ -266,15 +266,23 @@ def finetune(arch: Architecture, params: dict, spec: QuantSpec, images: np.ndarr
 
 
 def start_from(spec: QuantSpec, arch: Architecture, params: dict, path: str) -> QuantSpec:
-    """`spec` (its weight and activation formats) with the weights of the spec at `path`: that spec's
-    weight values rounded to `spec`'s weight formats, bias and accumulator formats re-derived (respec)."""
+    """`spec` (its weight and activation formats, its biases) with the weights of the spec at `path`: that
+    spec's weight values rounded to `spec`'s weight formats, bias and accumulator formats re-derived (respec).
+    Both must be of the same float network: the same model and the same cross-layer equalization (an
+    equalized spec's codes are of a rescaled network)."""
     from sqz.cli_common import CliError
     from sqz.files import file_sha256
 
     init = QuantSpec.load(path, arch)
     if init.model != arch.name:
         raise CliError(f"--init-from {path} is for {init.model}, not {arch.name}")
-    start = init.effective_params(params)
+    theirs, mine = init.calibration.get("equalize"), spec.calibration.get("equalize")
+    if theirs != mine:
+        rule = lambda e: e["rule"] if e else "none"   # noqa: E731
+        raise CliError(f"--init-from {path} was quantized with equalization {rule(theirs)!r}, --spec with "
+                       f"{rule(mine)!r} (or other scales): their weights are of differently scaled networks")
+    ours = spec.effective_params(params)                 # the biases stay --spec's
+    start = {n: (w, ours[n][1]) for n, (w, _) in init.effective_params(params).items()}
     record = {"spec": str(Path(path).resolve()), "sha256": file_sha256(path)}
     new = respec(spec, arch, start, {"init_from": record}, bias_codes=spec.biases is not None)
     new.calibration["init_from"] = record

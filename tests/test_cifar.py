@@ -400,6 +400,9 @@ def test_finetune_init_from_starts_at_another_specs_weights(cifar_spec, tmp_path
         assert combined.layers[n].weight == a4.layers[n].weight and combined.layers[n].result == a4.layers[n].result
         assert np.array_equal(combined.weights[n], moved[n])
     assert combined.calibration["init_from"]["sha256"] == file_sha256(init)
+    with_biases = dataclasses.replace(a4, biases=moved_biases(a4, params, step=0.05))
+    kept = start_from(with_biases, arch, params, str(init))     # the biases stay --spec's own codes
+    assert all(np.array_equal(kept.biases[n], with_biases.biases[n]) for n in with_biases.biases)
     base = ["finetune", "--model", "squeezenet_cifar", "--spec", str(spec0), "--calib", str(SAMPLE), "--calib-stop",
             "100", "--data", str(SAMPLE), "--start", "100", "--epochs", "1", "--batch-size", "50", "--lr", "1e-9",
             "--out", str(out), "--json", str(report), "--quiet"]
@@ -408,6 +411,9 @@ def test_finetune_init_from_starts_at_another_specs_weights(cifar_spec, tmp_path
     data = json.loads(other.read_text())
     data["model"] = "squeezenet_cifar_b"
     other.write_text(json.dumps(data))
+    assert main(base + ["--init-from", str(other)]) == 2 and not out.exists()
+    data["model"], data["calibration"]["equalize"] = "squeezenet_cifar", {"rule": "weights"}
+    other.write_text(json.dumps(data))        # another channel scaling: not the same float network
     assert main(base + ["--init-from", str(other)]) == 2 and not out.exists()
     assert main(base + ["--init-from", str(init)]) == 0
     r = json.loads(report.read_text())
