@@ -33,7 +33,9 @@ def write_results(path, figures: dict) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     figures = {k: (Path(v).relative_to(ROOT).as_posix() if isinstance(v, str) and v.startswith(f"{ROOT}/") else v)
                for k, v in figures.items()}           # file names as a reader of the repository sees them
-    command = " ".join([Path(sys.argv[0]).resolve().relative_to(ROOT).as_posix()] + sys.argv[1:])
+    script = Path(sys.argv[0]).resolve()     # outside the repository when run by a tool of a venv kept elsewhere
+    command = " ".join([script.relative_to(ROOT).as_posix() if script.is_relative_to(ROOT) else str(script)]
+                       + sys.argv[1:])
     path.write_text(json.dumps({"command": command, "machine": machine(), **figures}, indent=1) + "\n")
     print(f"figures: {path}")
 
