@@ -60,14 +60,13 @@ def main() -> int:
     args = ap.parse_args()
     if args.copy:
         copy_run(CIFAR / "rerun")
-    runs = {"shipped run": summarise(CIFAR / "train_summary.json"),
-            "rerun": summarise(CIFAR / "rerun" / "train_summary.json")}
+    summaries = {"shipped run": CIFAR / "train_summary.json", "rerun": CIFAR / "rerun" / "train_summary.json"}
+    runs = {k: summarise(p) for k, p in summaries.items()}
     a, b = runs["shipped run"], runs["rerun"]
     if a["command"].split("--out")[0] != b["command"].split("--out")[0]:
         raise SystemExit(f"the two runs' commands differ before their output paths:\n  {a['command']}\n  {b['command']}")
     gaps = [abs(x[1] - y[1]) for x, y in zip(a["curve"], b["curve"])]
-    first = [json.loads(Path(p).read_text().splitlines()[0])["loss"]
-             for p in (CIFAR / "train_history.jsonl", CIFAR / "rerun" / "train_history.jsonl")]
+    first = [json.loads(p.read_text())["history"][0]["loss"] for p in summaries.values()]   # where they part
     figures = {"what": __doc__.splitlines()[0],
                "test_top1": {k: r["test_top1"] for k, r in runs.items()},
                "difference_points": 100 * (b["test_top1"] - a["test_top1"]),
