@@ -213,7 +213,8 @@ def _per_layer(value, names, what):
 
 def make_spec(cal: Calibration, weight_bits: int | dict, activation_bits: int | dict,
               weight_rule: str = "minmse", activation_rule: str = "percentile", percentile: float = 99.999,
-              rounding: str = "AP_RND", logit_bits: int = LOGIT_BITS, weight_rounding: str = "gptq-dense") -> QuantSpec:
+              rounding: str = "AP_RND", logit_bits: int = LOGIT_BITS, weight_rounding: str = "gptq-dense",
+              activation_integers: dict[str, int] | None = None) -> QuantSpec:
     """Formats for every layer from calibration statistics and the requested widths (int or per layer).
 
     weight_rounding 'nearest' rounds each weight on its own; the GPTQ variants (quant/rounding.py;
@@ -222,12 +223,19 @@ def make_spec(cal: Calibration, weight_bits: int | dict, activation_bits: int | 
 
     A Fire module's two expands share one result format (one stream): the wider of their widths and
     statistics merged over both.
+
+    activation_integers: conv name -> result integer length, taken instead of the activation rule's (a Fire
+    module's two expands, sharing one format, must be given the same), e.g. benchmarks/cifar_a4_formats.py's
+    network-level choice.
     """
     arch, params = cal.arch, cal.params
     names = [c.name for c in arch.convs()]
     wbits = _per_layer(weight_bits, names, "weight_bits")
     abits = _per_layer(activation_bits, names, "activation_bits")
-    results = _activation_formats(cal, abits, activation_rule, percentile, rounding)
+    unknown = sorted(set(activation_integers or {}) - set(names))
+    if unknown:
+        raise ValueError(f"activation_integers: {arch.name} has no convolution {unknown[0]!r}")
+    results = _activation_formats(cal, abits, activation_rule, percentile, rounding, activation_integers or {})
     def integer_bits(n):
         if weight_rule == "output":
             return cal.output_integer_bits(n, wbits[n], weight_rounding)
@@ -271,10 +279,19 @@ def activation_groups(arch: Architecture) -> list[list[str]]:
     return groups
 
 
-def _activation_formats(cal: Calibration, abits: dict, rule: str, percentile: float, rounding: str) -> dict:
+def _activation_formats(cal: Calibration, abits: dict, rule: str, percentile: float, rounding: str,
+                        given: dict) -> dict:
     out = {}
     for group in activation_groups(cal.arch):
         width = max(abits[n] for n in group)
+        chosen = {given[n] for n in group if n in given}
+        if len(chosen) > 1:
+            raise ValueError(f"activation_integers: layers {' and '.join(group)} share one result format; "
+                             f"given integer lengths {sorted(chosen)}")
+        if chosen:
+            integer = chosen.pop()
+            out.update({n: FixedFormat(width, integer, False, rounding, "AP_SAT") for n in group})
+            continue
         stats = ActivationStats()
         for n in group:
             st = cal.outputs[n]

@@ -311,6 +311,31 @@ def cifar_spec():
     return arch, params, cal, x, y
 
 
+def test_given_activation_integer_lengths_replace_the_rule_and_the_formats_follow(cifar_spec):
+    """make_spec(activation_integers=): the given result formats are taken (a Fire module's expands as one),
+    every other format is the rule's, consumers read the new format, and a split Fire pair or an unknown
+    layer is refused with the layers named."""
+    from quant.calibrate import make_spec
+    from quant.spec import input_formats
+
+    arch, params, cal, x, _ = cifar_spec
+    base = make_spec(cal, 4, 4, "minmse", "minmse")
+    e1, e3 = "fire3_expand1x1", "fire3_expand3x3"
+    i = base.layers[e1].result.integer + 1
+    moved = make_spec(cal, 4, 4, "minmse", "minmse", activation_integers={e1: i, e3: i})
+    for n in base.layers:
+        if n in (e1, e3):
+            assert moved.layers[n].result.integer == i and moved.layers[n].result.width == 4
+        elif hasattr(base.layers[n], "weight"):
+            assert moved.layers[n].result == base.layers[n].result
+    assert input_formats(arch, moved)["fire4_squeeze1x1"].integer == i != \
+        input_formats(arch, base)["fire4_squeeze1x1"].integer
+    with pytest.raises(ValueError, match="fire3_expand1x1 and fire3_expand3x3 share one result format"):
+        make_spec(cal, 4, 4, "minmse", "minmse", activation_integers={e1: i, e3: i - 1})
+    with pytest.raises(ValueError, match="no convolution 'fire9_squeeze1x1'"):
+        make_spec(cal, 4, 4, "minmse", "minmse", activation_integers={"fire9_squeeze1x1": 2})
+
+
 @pytest.mark.parametrize("bits, train_biases", [(8, False), (4, False), (4, True)])
 def test_finetune_forward_pass_is_the_emulator_bit_for_bit(cifar_spec, bits, train_biases):
     """Also with the spec's own bias codes (moved off the float biases) and the biases trained."""
