@@ -15,7 +15,7 @@ benchmarks/results/cifar/finetune.json.
     .venv/bin/python benchmarks/cifar_finetune.py [--bits 8,6,4] [--ft-images 50000] [--epochs 2]
         [--model squeezenet_cifar] [--results benchmarks/results/cifar] [--lr 8:1e-5,w4a6:1e-4,...]
         [--activation-rule maxabs|percentile|minmse] [--equalize weights|activations|balanced]
-        [--train-biases] [--teacher W.npz ...] [--seed S] [--init-from SPEC0]
+        [--train-biases] [--teacher W.npz ...] [--seed S] [--init-from SPEC0] [--label-smoothing LS]
 """
 from __future__ import annotations
 
@@ -62,6 +62,8 @@ def main() -> int:
     ap.add_argument("--train-biases", action="store_true", help="sqz finetune --train-biases (biases trained too)")
     ap.add_argument("--seed", type=int, default=0, help="sqz finetune --seed (the batches' order, the crops and flips)")
     ap.add_argument("--teacher", action="append", default=[], help="sqz finetune --teacher (distillation; repeatable)")
+    ap.add_argument("--label-smoothing", type=float, default=0.0,
+                    help="sqz finetune --label-smoothing (the training's smoothed cross-entropy)")
     ap.add_argument("--init-from", metavar="SPEC0", help="sqz finetune --init-from (the shadow weights start at "
                                                          "SPEC0's weights: progressive quantization)")
     args = ap.parse_args()
@@ -90,6 +92,7 @@ def main() -> int:
         fargs += ["--seed", str(args.seed)] if args.seed else []
         fargs += [a for t in args.teacher for a in ("--teacher", t)]
         fargs += ["--init-from", args.init_from] if args.init_from else []
+        fargs += ["--label-smoothing", str(args.label_smoothing)] if args.label_smoothing else []
         times = {}
         if not (q / "report.json").is_file():
             times["quantize_s"] = run_sqz(qargs, q / "log.txt")
@@ -102,7 +105,7 @@ def main() -> int:
                       "after_top1": fr["fixed"]["top1"], "finetune_before_check": fr["before"]["top1"], "n": fr["n"],
                       "finetune": {k: fr["finetune"].get(k, False)
                                    for k in ("epochs", "lr", "optimizer", "images", "seconds", "batch_size", "seed",
-                                             "train_biases", "distill", "init_from")},
+                                             "train_biases", "distill", "init_from", "label_smoothing")},
                       "commands": ["python -m sqz " + " ".join(qargs), "python -m sqz " + " ".join(fargs)], **times}
         r = rows[name]
         print(f"{name}-bit: float {100 * r['float_top1']:.2f} %  before {100 * r['before_top1']:.2f} %  "

@@ -191,12 +191,14 @@ def respec(spec: QuantSpec, arch: Architecture, params: dict, note: dict, bias_c
 def finetune(arch: Architecture, params: dict, spec: QuantSpec, images: np.ndarray, labels: np.ndarray,
              epochs: int = 1, lr: float = 1e-5, batch_size: int = 64, seed: int = 0, augment: bool = True,
              say=print, optimizer: str = "adam", train_biases: bool = False, teachers=(), kd_alpha: float = 0.9,
-             kd_temperature: float = 4.0) -> tuple[dict, QuantSpec, dict]:
+             kd_temperature: float = 4.0, label_smoothing: float = 0.0) -> tuple[dict, QuantSpec, dict]:
     """Fine-tune the weights (and with `train_biases` the biases) of the fixed-point network on (images,
     labels); returns (new params, new spec, log). Adam (or SGD with momentum 0.9), cosine learning rate from
     `lr` to 0 over all steps. `teachers`: float weights files to distil from (the training's distillation,
     model.cifar_train: the teachers' softmax at `kd_temperature` on each image and its mirror, computed once;
-    loss (1 - kd_alpha) * cross-entropy + kd_alpha * T^2 * KL), e.g. the float network being quantized."""
+    loss (1 - kd_alpha) * cross-entropy + kd_alpha * T^2 * KL), e.g. the float network being quantized.
+    `label_smoothing`: the cross-entropy against labels smoothed as `sqz train` smooths them (0.1 there); 0, the
+    default, is Ristretto's plain cross-entropy."""
     import math
 
     import tensorflow as tf
@@ -226,7 +228,10 @@ def finetune(arch: Architecture, params: dict, spec: QuantSpec, images: np.ndarr
     def step(x, y, target):
         with tf.GradientTape() as tape:
             logits = net.logits(x)
-            loss = tf.reduce_mean(tf.nn.sparse_softmax_cross_entropy_with_logits(y, logits))
+            if label_smoothing:     # the training's loss (keras' smoothing: (1 - ls) * one-hot + ls / classes)
+                loss = smoothed_ce(tf.one_hot(y, arch.num_classes), logits)
+            else:
+                loss = tf.reduce_mean(tf.nn.sparse_softmax_cross_entropy_with_logits(y, logits))
             if soft is not None:
                 loss = distillation_loss(loss, logits, target, kd_alpha, kd_temperature)
         grads = tape.gradient(loss, net.variables)
@@ -234,6 +239,7 @@ def finetune(arch: Architecture, params: dict, spec: QuantSpec, images: np.ndarr
         hits = tf.reduce_sum(tf.cast(tf.argmax(logits, -1, output_type=tf.int64) == y, tf.int32))
         return loss, hits
 
+    smoothed_ce = tf.keras.losses.CategoricalCrossentropy(from_logits=True, label_smoothing=label_smoothing)
     no_target = np.zeros((batch_size, arch.num_classes), np.float32)    # without teachers: unused
     history = []
     t0 = time.perf_counter()
@@ -260,6 +266,8 @@ def finetune(arch: Architecture, params: dict, spec: QuantSpec, images: np.ndarr
            "train_biases": train_biases}
     if teachers:     # only when used: the committed logs without it stay what they were
         log["distill"] = distill_record(teachers, kd_alpha, kd_temperature)
+    if label_smoothing:  # the same
+        log["label_smoothing"] = label_smoothing
     new_spec = respec(spec, arch, new_params, {k: v for k, v in log.items() if k != "history"},
                       bias_codes=train_biases or spec.biases is not None)
     return new_params, new_spec, log
@@ -315,6 +323,8 @@ def add_commands(sub) -> None:
                                                         "activations: progressive quantization")
     p.add_argument("--out", required=True, help="the fine-tuned QuantSpec (weight codes beside it, .weights.npz)")
     p.add_argument("--json", help="report JSON (the keys of sqz quantize's report, plus 'before' and 'finetune')")
+    p.add_argument("--label-smoothing", type=float, default=0.0, help="smooth the labels of the cross-entropy "
+                   "as sqz train does (its default 0.1); default 0, Ristretto's plain cross-entropy")
     p.add_argument("--quiet", action="store_true")
     p.set_defaults(func=cmd_finetune)
 
@@ -331,6 +341,8 @@ def cmd_finetune(args) -> int:
 
     if args.epochs < 1 or args.batch_size < 1 or not args.lr > 0:
         raise CliError("--epochs, --batch-size and --lr must be positive")
+    if not 0 <= args.label_smoothing < 1:
+        raise CliError(f"--label-smoothing {args.label_smoothing}: must be at least 0 and below 1")
     arch = get_architecture(args.model)
     check_distill_args(args, arch)
     spec = QuantSpec.load(args.spec, arch)
@@ -355,7 +367,7 @@ def cmd_finetune(args) -> int:
     fx0 = evaluate(before.logit_codes, evalset, 100, None, progress=not args.quiet)
     new_params, new_spec, log = finetune(arch, params, spec, images, labels, args.epochs, args.lr, args.batch_size,
                                          args.seed, not args.no_augment, say, args.optimizer, args.train_biases,
-                                         args.teacher, args.kd_alpha, args.kd_temperature)
+                                         args.teacher, args.kd_alpha, args.kd_temperature, args.label_smoothing)
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
     new_spec.calibration["finetune"].update({"data": str(Path(args.calib).resolve()),

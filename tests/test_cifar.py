@@ -497,6 +497,38 @@ def test_finetune_with_a_teacher_minimises_the_distillation_loss_on_its_targets(
     assert (r["finetune"]["distill"]["alpha"], r["finetune"]["distill"]["temperature"]) == (0.9, 4.0)
 
 
+def test_finetune_label_smoothing_is_the_trainings_smoothed_cross_entropy(cifar_spec, tmp_path):
+    """sqz finetune --label-smoothing LS: the first step's loss is -mean(sum((1-LS)*onehot + LS/10) * log
+    softmax) of the fixed-point logits, recorded in the log and the spec; 0 keeps the plain loss and records
+    nothing; a value outside [0, 1) is refused before any work."""
+    from model.cifar_train import softmax
+    from quant.calibrate import make_spec
+    from quant.emulator import FixedPointEmulator
+    from quant.finetune import finetune
+    from sqz.cli import main
+
+    arch, params, cal, x, y = cifar_spec
+    spec = make_spec(cal, 4, 4)
+    logits = FixedPointEmulator(arch, params, spec).logit_codes(x[:50]) / 2.0 ** spec.logit_format.frac
+    logp = np.log(softmax(logits))
+    ce = -np.mean(logp[np.arange(50), y[:50]])
+    ls = 0.3
+    smooth = -np.mean(np.sum(((1 - ls) * np.eye(10)[y[:50]] + ls / 10) * logp, -1))
+    assert smooth != pytest.approx(ce, rel=1e-2)
+    run = dict(epochs=1, lr=1e-4, batch_size=50, augment=False, say=lambda m: None)
+    _, new_spec, log = finetune(arch, params, spec, x[:50], y[:50], label_smoothing=ls, **run)
+    assert log["history"][0]["loss"] == pytest.approx(smooth, rel=1e-4)
+    assert log["label_smoothing"] == new_spec.calibration["finetune"]["label_smoothing"] == ls
+    _, _, plain = finetune(arch, params, spec, x[:50], y[:50], **run)
+    assert plain["history"][0]["loss"] == pytest.approx(ce, rel=1e-4) and "label_smoothing" not in plain
+    spec0, out = tmp_path / "q4.json", tmp_path / "ft.json"
+    spec.save(spec0)
+    assert main(["finetune", "--model", "squeezenet_cifar", "--spec", str(spec0), "--calib", str(SAMPLE),
+                 "--calib-stop", "100", "--data", str(SAMPLE), "--start", "100", "--out", str(out), "--quiet",
+                 "--label-smoothing", "1"]) == 2
+    assert not out.exists()
+
+
 def test_eval_mirror_sums_the_two_passes_logit_codes(cifar_spec, tmp_path):
     from quant.calibrate import make_spec
     from quant.emulator import FixedPointEmulator
