@@ -16,6 +16,7 @@ benchmarks/results/cifar/finetune.json.
         [--model squeezenet_cifar] [--results benchmarks/results/cifar] [--lr 8:1e-5,w4a6:1e-4,...]
         [--activation-rule maxabs|percentile|minmse] [--equalize weights|activations|balanced]
         [--train-biases] [--teacher W.npz ...] [--seed S] [--init-from SPEC0] [--label-smoothing LS]
+        [--lr-scale step]
 """
 from __future__ import annotations
 
@@ -64,6 +65,8 @@ def main() -> int:
     ap.add_argument("--teacher", action="append", default=[], help="sqz finetune --teacher (distillation; repeatable)")
     ap.add_argument("--label-smoothing", type=float, default=0.0,
                     help="sqz finetune --label-smoothing (the training's smoothed cross-entropy)")
+    ap.add_argument("--lr-scale", default="absolute", choices=("absolute", "step"),
+                    help="sqz finetune --lr-scale (step: --lr in units of each layer's weight step)")
     ap.add_argument("--init-from", metavar="SPEC0", help="sqz finetune --init-from (the shadow weights start at "
                                                          "SPEC0's weights: progressive quantization)")
     args = ap.parse_args()
@@ -93,6 +96,7 @@ def main() -> int:
         fargs += [a for t in args.teacher for a in ("--teacher", t)]
         fargs += ["--init-from", args.init_from] if args.init_from else []
         fargs += ["--label-smoothing", str(args.label_smoothing)] if args.label_smoothing else []
+        fargs += ["--lr-scale", args.lr_scale] if args.lr_scale != "absolute" else []
         times = {}
         if not (q / "report.json").is_file():
             times["quantize_s"] = run_sqz(qargs, q / "log.txt")
@@ -105,7 +109,7 @@ def main() -> int:
                       "after_top1": fr["fixed"]["top1"], "finetune_before_check": fr["before"]["top1"], "n": fr["n"],
                       "finetune": {k: fr["finetune"].get(k, False)
                                    for k in ("epochs", "lr", "optimizer", "images", "seconds", "batch_size", "seed",
-                                             "train_biases", "distill", "init_from", "label_smoothing")},
+                                             "train_biases", "distill", "init_from", "label_smoothing", "lr_scale")},
                       "commands": ["python -m sqz " + " ".join(qargs), "python -m sqz " + " ".join(fargs)], **times}
         r = rows[name]
         print(f"{name}-bit: float {100 * r['float_top1']:.2f} %  before {100 * r['before_top1']:.2f} %  "

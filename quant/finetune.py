@@ -33,6 +33,12 @@ forward pass is exactly the input spec's network. With `--init-from SPEC0` they 
 weights instead (rounded to this spec's weight formats, bias and accumulator formats re-derived), e.g. one
 already fine-tuned at wider activations: progressive quantization (Zhuang et al. 2018, "Towards effective
 low-bitwidth convolutional neural networks"), the activations narrowed after the weights have adapted.
+
+Learning rate (`--lr-scale`): "absolute", the default, is Ristretto's one rate for every weight; with batch
+norm folded in, the weight steps differ by orders of magnitude between layers (2**-10 in conv1 against 2**-1
+in conv10 at 4 bits), so one absolute rate moves conv1 by a tenth of a code per step and conv10 hardly at
+all. "step" holds each shadow weight in units of its layer's step (w = v * 2**-frac, exact) and so gives
+every layer the same rate in codes.
 """
 from __future__ import annotations
 
@@ -51,12 +57,17 @@ from quant.spec import ConvFormats, QuantSpec, input_formats
 class FixedPointTrainer:
     """The QuantSpec's fixed-point network in TensorFlow: shadow weights, quantized forward, STE."""
 
-    def __init__(self, arch: Architecture, params: dict, spec: QuantSpec, train_biases: bool = False):
+    def __init__(self, arch: Architecture, params: dict, spec: QuantSpec, train_biases: bool = False,
+                 lr_scale: str = "absolute"):
         import tensorflow as tf
 
         self.tf, self.arch, self.spec, self.train_biases = tf, arch, spec, train_biases
         start = spec.effective_params(params)           # shadow weights (and biases) = the spec's codes, as floats
-        self.weights = {n: tf.Variable(np.ascontiguousarray(w.transpose(2, 3, 1, 0)), name=n.replace("/", "_"))
+        # lr_scale "step": each shadow weight is held in units of its layer's weight step (w = v * step), so
+        # one optimiser rate moves every layer by the same fraction of a code; "absolute": in its own units
+        self.weight_unit = {n: (2.0 ** -spec.layers[n].weight.frac if lr_scale == "step" else 1.0) for n in start}
+        self.weights = {n: tf.Variable(np.ascontiguousarray(w.transpose(2, 3, 1, 0) / self.weight_unit[n]),
+                                       name=n.replace("/", "_"))
                         for n, (w, _) in start.items()}   # HWIO
         self.ins = input_formats(arch, spec)
         self.variables = [self.weights[c.name] for c in arch.convs()]
@@ -135,7 +146,7 @@ class FixedPointTrainer:
 
         def conv(c: Conv, inp):
             f: ConvFormats = self.spec.layers[c.name]
-            w = self._cast(self.weights[c.name], f.weight, weight=True)
+            w = self._cast(self.weights[c.name] * self.weight_unit[c.name], f.weight, weight=True)
             if c.pad:
                 inp = tf.pad(inp, [[0, 0], [c.pad, c.pad], [c.pad, c.pad], [0, 0]])
             acc = tf.nn.conv2d(inp, w, c.stride, "VALID") + self.bias(c.name)
@@ -162,7 +173,8 @@ class FixedPointTrainer:
                 b = g.to_float(g.quantize(self.bias_vars[n].numpy().astype(np.float64))).astype(np.float32)
             elif self.spec.biases is not None:      # frozen at the input spec's own bias codes
                 b = self.bias_vars[n].numpy()
-            out[n] = (self.weights[n].numpy().transpose(3, 2, 0, 1).astype(np.float32), b)
+            w = self.weights[n].numpy().astype(np.float64) * self.weight_unit[n]   # a power of two: exact
+            out[n] = (w.transpose(3, 2, 0, 1).astype(np.float32), b)
         return out
 
 
@@ -191,14 +203,18 @@ def respec(spec: QuantSpec, arch: Architecture, params: dict, note: dict, bias_c
 def finetune(arch: Architecture, params: dict, spec: QuantSpec, images: np.ndarray, labels: np.ndarray,
              epochs: int = 1, lr: float = 1e-5, batch_size: int = 64, seed: int = 0, augment: bool = True,
              say=print, optimizer: str = "adam", train_biases: bool = False, teachers=(), kd_alpha: float = 0.9,
-             kd_temperature: float = 4.0, label_smoothing: float = 0.0) -> tuple[dict, QuantSpec, dict]:
+             kd_temperature: float = 4.0, label_smoothing: float = 0.0,
+             lr_scale: str = "absolute") -> tuple[dict, QuantSpec, dict]:
     """Fine-tune the weights (and with `train_biases` the biases) of the fixed-point network on (images,
     labels); returns (new params, new spec, log). Adam (or SGD with momentum 0.9), cosine learning rate from
     `lr` to 0 over all steps. `teachers`: float weights files to distil from (the training's distillation,
     model.cifar_train: the teachers' softmax at `kd_temperature` on each image and its mirror, computed once;
     loss (1 - kd_alpha) * cross-entropy + kd_alpha * T^2 * KL), e.g. the float network being quantized.
     `label_smoothing`: the cross-entropy against labels smoothed as `sqz train` smooths them (0.1 there); 0, the
-    default, is Ristretto's plain cross-entropy."""
+    default, is Ristretto's plain cross-entropy. `lr_scale`: "absolute" (the default) gives every weight the
+    rate `lr` in its own units; "step" gives it `lr` in units of its layer's weight step (2**-frac of the
+    weight format), so that layers whose steps differ by orders of magnitude (conv1's 2**-10 against conv10's
+    2**-1 at 4 bits, batch norm folded in) move by the same fraction of a code."""
     import math
 
     import tensorflow as tf
@@ -210,7 +226,9 @@ def finetune(arch: Architecture, params: dict, spec: QuantSpec, images: np.ndarr
     tf.random.set_seed(seed)
     rng = np.random.default_rng(seed)
     black = black_input(arch)          # the crops' padding: black, as in training
-    net = FixedPointTrainer(arch, params, spec, train_biases)
+    if lr_scale not in ("absolute", "step"):
+        raise ValueError(f"lr_scale {lr_scale!r}: 'absolute' or 'step'")
+    net = FixedPointTrainer(arch, params, spec, train_biases, lr_scale)
     # Adam by default: with batch norm folded in, the layers' weights differ in scale by orders of magnitude
     # (conv1 reads pixels of +-128), and SGD at one rate for all either diverges or lets the network drift
     # (benchmarks/cifar_finetune_lr.py measures both)
@@ -268,6 +286,8 @@ def finetune(arch: Architecture, params: dict, spec: QuantSpec, images: np.ndarr
         log["distill"] = distill_record(teachers, kd_alpha, kd_temperature)
     if label_smoothing:  # the same
         log["label_smoothing"] = label_smoothing
+    if lr_scale != "absolute":   # the same
+        log["lr_scale"] = lr_scale
     new_spec = respec(spec, arch, new_params, {k: v for k, v in log.items() if k != "history"},
                       bias_codes=train_biases or spec.biases is not None)
     return new_params, new_spec, log
@@ -325,6 +345,9 @@ def add_commands(sub) -> None:
     p.add_argument("--json", help="report JSON (the keys of sqz quantize's report, plus 'before' and 'finetune')")
     p.add_argument("--label-smoothing", type=float, default=0.0, help="smooth the labels of the cross-entropy "
                    "as sqz train does (its default 0.1); default 0, Ristretto's plain cross-entropy")
+    p.add_argument("--lr-scale", default="absolute", choices=("absolute", "step"),
+                   help="absolute (default): --lr in each weight's own units; step: --lr in units of each layer's "
+                        "weight step (2**-frac), the same fraction of a code in every layer")
     p.add_argument("--quiet", action="store_true")
     p.set_defaults(func=cmd_finetune)
 
@@ -367,7 +390,8 @@ def cmd_finetune(args) -> int:
     fx0 = evaluate(before.logit_codes, evalset, 100, None, progress=not args.quiet)
     new_params, new_spec, log = finetune(arch, params, spec, images, labels, args.epochs, args.lr, args.batch_size,
                                          args.seed, not args.no_augment, say, args.optimizer, args.train_biases,
-                                         args.teacher, args.kd_alpha, args.kd_temperature, args.label_smoothing)
+                                         args.teacher, args.kd_alpha, args.kd_temperature, args.label_smoothing,
+                                         args.lr_scale)
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
     new_spec.calibration["finetune"].update({"data": str(Path(args.calib).resolve()),

@@ -529,6 +529,34 @@ def test_finetune_label_smoothing_is_the_trainings_smoothed_cross_entropy(cifar_
     assert not out.exists()
 
 
+def test_finetune_lr_scale_step_moves_every_layer_by_the_same_fraction_of_its_weight_step(cifar_spec):
+    """--lr-scale step: Adam's first step moves each weight by about lr (sign of its gradient); with the
+    shadow weights held in units of their layer's weight step it moves them by lr * step, so conv1 (step
+    2**-10 at 4 bits here) and conv10 (2**-1) move by the same fraction of a code; the first forward pass is
+    the same network either way (the same loss), and the mode is recorded only when used."""
+    from quant.calibrate import make_spec
+    from quant.finetune import finetune
+
+    arch, params, cal, x, y = cifar_spec
+    spec = make_spec(cal, 4, 4)
+    start = spec.effective_params(params)
+    steps = {n: 2.0 ** -spec.layers[n].weight.frac for n in start}
+    assert max(steps.values()) / min(steps.values()) >= 64      # the layers' steps differ by orders of magnitude
+    lr, run = 1e-3, dict(epochs=1, batch_size=50, augment=False, say=lambda m: None)
+    moved = {}
+    for mode in ("absolute", "step"):
+        new, _, log = finetune(arch, params, spec, x[:50], y[:50], lr=lr, lr_scale=mode, **run)
+        moved[mode] = {n: float(np.max(np.abs(new[n][0].astype(np.float64) - start[n][0]))) for n in start}
+        assert ("lr_scale" in log) == (mode == "step")
+        moved[mode + "_loss"] = log["history"][0]["loss"]
+    assert moved["absolute_loss"] == pytest.approx(moved["step_loss"], rel=1e-6)
+    for n in start:
+        assert moved["absolute"][n] == pytest.approx(lr, rel=0.02), n
+        assert moved["step"][n] == pytest.approx(lr * steps[n], rel=0.02), n
+    with pytest.raises(ValueError, match="lr_scale"):
+        finetune(arch, params, spec, x[:50], y[:50], lr=lr, lr_scale="per-layer", **run)
+
+
 def test_eval_mirror_sums_the_two_passes_logit_codes(cifar_spec, tmp_path):
     from quant.calibrate import make_spec
     from quant.emulator import FixedPointEmulator
