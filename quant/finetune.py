@@ -65,7 +65,7 @@ class FixedPointTrainer:
         start = spec.effective_params(params)           # shadow weights (and biases) = the spec's codes, as floats
         # lr_scale "step": each shadow weight is held in units of its layer's weight step (w = v * step), so
         # one optimiser rate moves every layer by the same fraction of a code; "absolute": in its own units
-        self.weight_unit = {n: (2.0 ** -spec.layers[n].weight.frac if lr_scale == "step" else 1.0) for n in start}
+        self.weight_unit = {n: (spec.layers[n].weight.lsb if lr_scale == "step" else 1.0) for n in start}
         self.weights = {n: tf.Variable(np.ascontiguousarray(w.transpose(2, 3, 1, 0) / self.weight_unit[n]),
                                        name=n.replace("/", "_"))
                         for n, (w, _) in start.items()}   # HWIO

@@ -540,7 +540,7 @@ def test_finetune_lr_scale_step_moves_every_layer_by_the_same_fraction_of_its_we
     arch, params, cal, x, y = cifar_spec
     spec = make_spec(cal, 4, 4)
     start = spec.effective_params(params)
-    steps = {n: 2.0 ** -spec.layers[n].weight.frac for n in start}
+    steps = {n: spec.layers[n].weight.lsb for n in start}
     assert max(steps.values()) / min(steps.values()) >= 64      # the layers' steps differ by orders of magnitude
     lr, run = 1e-3, dict(epochs=1, batch_size=50, augment=False, say=lambda m: None)
     moved = {}
