@@ -61,6 +61,8 @@ class FixedPointTrainer:
                  lr_scale: str = "absolute"):
         import tensorflow as tf
 
+        if lr_scale not in ("absolute", "step"):
+            raise ValueError(f"lr_scale {lr_scale!r}: 'absolute' or 'step'")
         self.tf, self.arch, self.spec, self.train_biases = tf, arch, spec, train_biases
         start = spec.effective_params(params)           # shadow weights (and biases) = the spec's codes, as floats
         # lr_scale "step": each shadow weight is held in units of its layer's weight step (w = v * step), so
@@ -226,8 +228,6 @@ def finetune(arch: Architecture, params: dict, spec: QuantSpec, images: np.ndarr
     tf.random.set_seed(seed)
     rng = np.random.default_rng(seed)
     black = black_input(arch)          # the crops' padding: black, as in training
-    if lr_scale not in ("absolute", "step"):
-        raise ValueError(f"lr_scale {lr_scale!r}: 'absolute' or 'step'")
     net = FixedPointTrainer(arch, params, spec, train_biases, lr_scale)
     # Adam by default: with batch norm folded in, the layers' weights differ in scale by orders of magnitude
     # (conv1 reads pixels of +-128), and SGD at one rate for all either diverges or lets the network drift

@@ -535,7 +535,7 @@ def test_finetune_lr_scale_step_moves_every_layer_by_the_same_fraction_of_its_we
     2**-10 at 4 bits here) and conv10 (2**-1) move by the same fraction of a code; the first forward pass is
     the same network either way (the same loss), and the mode is recorded only when used."""
     from quant.calibrate import make_spec
-    from quant.finetune import finetune
+    from quant.finetune import FixedPointTrainer, finetune
 
     arch, params, cal, x, y = cifar_spec
     spec = make_spec(cal, 4, 4)
@@ -555,6 +555,8 @@ def test_finetune_lr_scale_step_moves_every_layer_by_the_same_fraction_of_its_we
         assert moved["step"][n] == pytest.approx(lr * steps[n], rel=0.02), n
     with pytest.raises(ValueError, match="lr_scale"):
         finetune(arch, params, spec, x[:50], y[:50], lr=lr, lr_scale="per-layer", **run)
+    with pytest.raises(ValueError, match="lr_scale"):      # the trainer itself: no silent "absolute"
+        FixedPointTrainer(arch, params, spec, lr_scale="Step")
 
 
 def test_eval_mirror_sums_the_two_passes_logit_codes(cifar_spec, tmp_path):
