@@ -53,6 +53,8 @@ from quant.emulator import walk
 from quant.fixed_point import FixedFormat
 from quant.spec import ConvFormats, QuantSpec, input_formats
 
+LR_SCALES = ("absolute", "step")   # --lr-scale: see the module docstring
+
 
 class FixedPointTrainer:
     """The QuantSpec's fixed-point network in TensorFlow: shadow weights, quantized forward, STE."""
@@ -61,7 +63,7 @@ class FixedPointTrainer:
                  lr_scale: str = "absolute"):
         import tensorflow as tf
 
-        if lr_scale not in ("absolute", "step"):
+        if lr_scale not in LR_SCALES:
             raise ValueError(f"lr_scale {lr_scale!r}: 'absolute' or 'step'")
         self.tf, self.arch, self.spec, self.train_biases = tf, arch, spec, train_biases
         start = spec.effective_params(params)           # shadow weights (and biases) = the spec's codes, as floats
@@ -345,7 +347,7 @@ def add_commands(sub) -> None:
     p.add_argument("--json", help="report JSON (the keys of sqz quantize's report, plus 'before' and 'finetune')")
     p.add_argument("--label-smoothing", type=float, default=0.0, help="smooth the labels of the cross-entropy "
                    "as sqz train does (its default 0.1); default 0, Ristretto's plain cross-entropy")
-    p.add_argument("--lr-scale", default="absolute", choices=("absolute", "step"),
+    p.add_argument("--lr-scale", default="absolute", choices=LR_SCALES,
                    help="absolute (default): --lr in each weight's own units; step: --lr in units of each layer's "
                         "weight step (2**-frac), the same fraction of a code in every layer")
     p.add_argument("--quiet", action="store_true")
