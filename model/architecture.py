@@ -40,11 +40,16 @@ class MaxPool:
 
 @dataclass(frozen=True)
 class Fire:
-    """squeeze 1x1 -> ReLU -> (expand 1x1 | expand 3x3 pad 1) -> ReLU -> concat on channels."""
+    """squeeze 1x1 -> ReLU -> (expand 1x1 | expand 3x3 pad 1) -> ReLU -> concat on channels.
+
+    bypass: the module's input is added to its output (SqueezeNet's "simple bypass", Iandola et al. 2016,
+    section 6): no weights, no multiplies; the input must have as many channels as the output. Trained and
+    evaluated in float only so far: quant/ and hw/ refuse it (refuse_bypass)."""
     name: str
     squeeze: int
     expand1x1: int
     expand3x3: int
+    bypass: bool = False
 
     @property
     def convs(self) -> tuple[Conv, Conv, Conv]:
@@ -142,10 +147,22 @@ def output_shape(layer: Layer, shape: tuple[int, int, int]) -> tuple[int, int, i
             raise ArchitectureError(f"{layer.name}: input {h}x{w} is smaller than its {layer.kernel}x{layer.kernel} window")
         return (pool_out(h, layer.kernel, layer.stride), pool_out(w, layer.kernel, layer.stride), c)
     if isinstance(layer, Fire):
+        if layer.bypass and c != layer.filters:
+            raise ArchitectureError(f"{layer.name}: a bypass adds the input to the output, but the input has "
+                                    f"{c} channels and the output {layer.filters}")
         return (h, w, layer.filters)
     if isinstance(layer, GlobalAvgPool):
         return (1, 1, c)
     raise TypeError(f"unknown layer {layer!r}")
+
+
+def refuse_bypass(arch: Architecture, stage: str) -> None:
+    """Fixed point and hardware do not build Fire bypasses yet: say so, naming the module, rather than
+    silently dropping the addition."""
+    for layer in arch.layers:
+        if isinstance(layer, Fire) and layer.bypass:
+            raise ArchitectureError(f"{arch.name}: {layer.name} has a bypass, which {stage} does not support yet "
+                                    f"(float training and evaluation only)")
 
 
 def _fires(spec):
@@ -184,7 +201,7 @@ CIFAR_MEAN_BGR = (114.0, 123.0, 125.0)
 
 #: Candidate Fire networks for 32x32 inputs, measured in BENCHMARKS.md "CIFAR-10 Fire network".
 #: (stem filters, layers): the stem is a 3x3 stride-1 conv (pad 1); then Fire modules (squeeze, expand:
-#: expand1x1 = expand3x3 = expand) and "P", a 3x3/2 max pool (two of them: 32 -> 16 -> 8); then conv10
+#: expand1x1 = expand3x3 = expand; a third item "+" adds a bypass) and "P", a 3x3/2 max pool (two of them: 32 -> 16 -> 8); then conv10
 #: 1x1 to the 10 classes (with ReLU, as SqueezeNet's conv10 and every conv of the hardware) and the
 #: global average pool. No fully connected layer.
 CIFAR_CANDIDATES: dict[str, tuple[int, tuple]] = {
@@ -199,6 +216,9 @@ CIFAR_CANDIDATES: dict[str, tuple[int, tuple]] = {
     # f and one more Fire at 8x8: at 900 fps on the PYNQ-Z2 it fits at 4 bits only (LUT ~71 %, DSP ~96 %),
     # trained to measure whether 4-bit formats buy accuracy through a larger network
     "g": (48, ("P", (16, 48), (16, 48), "P", (32, 96), (48, 128), (48, 128), (48, 128))),
+    # f with SqueezeNet's simple bypass on the two Fire modules whose input and output widths match
+    # (fire3, fire6): the same weights and MACs, trained to measure what the additions are worth
+    "h": (48, ("P", (16, 48), (16, 48, "+"), "P", (32, 96), (48, 128), (48, 128, "+"))),
 }
 CIFAR_DEFAULT = "f"
 
@@ -222,7 +242,7 @@ def squeezenet_cifar(variant: str | None = None) -> Architecture:
         if item == "P":
             layers.append(MaxPool(f"pool{n - 1}"))
         else:
-            layers.append(Fire(f"fire{n}", item[0], item[1], item[1]))
+            layers.append(Fire(f"fire{n}", item[0], item[1], item[1], bypass=item[2:] == ("+",)))
             n += 1
     layers += [Conv("conv10", 10, 1), GlobalAvgPool("pool10")]
     return Architecture(name, 32, tuple(layers), num_classes=10, mean_bgr=CIFAR_MEAN_BGR, resize=32,

@@ -182,7 +182,8 @@ def build_train_model(arch: Architecture):
         elif isinstance(layer, Fire):
             squeeze, e1, e3 = layer.convs
             s = cbr(x, squeeze)
-            x = keras.layers.Concatenate(axis=-1, name=f"{layer.name}_concat")([cbr(s, e1), cbr(s, e3)])
+            y = keras.layers.Concatenate(axis=-1, name=f"{layer.name}_concat")([cbr(s, e1), cbr(s, e3)])
+            x = keras.layers.Add(name=f"{layer.name}_bypass")([x, y]) if layer.bypass else y
         elif isinstance(layer, GlobalAvgPool):
             x = keras.layers.GlobalAveragePooling2D(name=layer.name)(x)
     return keras.Model(inputs, x, name=f"{arch.name}_train")

@@ -56,8 +56,9 @@ def build_keras(arch: Architecture | str = "squeezenet1_0", input_size: int | No
         elif isinstance(layer, Fire):
             squeeze, expand1x1, expand3x3 = layer.convs
             s = _conv(keras, squeeze, x)
-            x = keras.layers.Concatenate(axis=-1, name=f"{layer.name}_concat")(
+            y = keras.layers.Concatenate(axis=-1, name=f"{layer.name}_concat")(
                 [_conv(keras, expand1x1, s), _conv(keras, expand3x3, s)])
+            x = keras.layers.Add(name=f"{layer.name}_bypass")([x, y]) if layer.bypass else y
         elif isinstance(layer, GlobalAvgPool):
             x = keras.layers.GlobalAveragePooling2D(name=layer.name)(x)
     if softmax:

@@ -14,7 +14,7 @@ from typing import Callable
 
 import numpy as np
 
-from model.architecture import Architecture, Conv, Fire, GlobalAvgPool, MaxPool
+from model.architecture import Architecture, Conv, Fire, GlobalAvgPool, MaxPool, refuse_bypass
 from quant import arithmetic as A
 from quant.spec import ConvFormats, PoolFormats, QuantSpec, SpecError, input_formats
 from quant.formats import check_accumulator, to_accumulator
@@ -27,6 +27,7 @@ def walk(arch: Architecture, x: np.ndarray, conv: Callable, maxpool: Callable, g
     """Run the graph with the given per-layer functions (the one place the graph is traversed);
     `concat` joins a Fire module's two expands on channels (numpy's by default; quant/finetune.py
     passes TensorFlow's)."""
+    refuse_bypass(arch, "quant/ (the emulator)")
     concat = concat or (lambda parts: np.concatenate(parts, axis=-1))
     for layer in arch.layers:
         if isinstance(layer, Conv):

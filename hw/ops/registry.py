@@ -13,7 +13,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from model.architecture import Architecture, ArchitectureError, Conv, Fire, GlobalAvgPool as GapLayer, MaxPool
+from model.architecture import (Architecture, ArchitectureError, Conv, Fire, GlobalAvgPool as GapLayer, MaxPool,
+                                refuse_bypass)
 
 from hw.ops.base import HwOp, UnsupportedModelError
 from hw.ops.conv import StockConv
@@ -51,6 +52,7 @@ def build_ops(arch: Architecture, spec, input_size: int | None = None, fuse_fire
         raise UnsupportedModelError(f"{arch.name}: no convolution")
     try:
         shapes = arch.shapes(input_size)
+        refuse_bypass(arch, "hw/")
     except ArchitectureError as e:
         raise UnsupportedModelError(f"{arch.name}: {e}") from None
     ops: list[HwOp] = []
