@@ -25,7 +25,7 @@ from common import ROOT, run_sqz  # also puts the repository on sys.path
 
 from hw.boards import SMALL_BOARD_LIMITS  # noqa: E402
 from hw.estimate import choose_reuse, estimate, utilisation_ceilings  # noqa: E402
-from model.architecture import CIFAR_CANDIDATES, CIFAR_DEFAULT, get_architecture  # noqa: E402
+from model.architecture import CIFAR_CANDIDATES, CIFAR_DEFAULT, bypasses, get_architecture  # noqa: E402
 
 LIMITS = {k: v / 100 for k, v in utilisation_ceilings(SMALL_BOARD_LIMITS).items()}   # every resource named
 BOARDS = ("pynq-z2", "ultra96-v2")
@@ -72,7 +72,7 @@ def main() -> int:
     previous = json.loads(Path(args.json).read_text()) if Path(args.json).is_file() else {}
     rows = previous.get("candidates", {})
     # a candidate with Fire bypasses (h) has no hardware yet (model.architecture.refuse_bypass): no estimate
-    built = [v for v in CIFAR_CANDIDATES if not any(x != "P" and x[2:] for x in CIFAR_CANDIDATES[v][1])]
+    built = [v for v in CIFAR_CANDIDATES if not bypasses(get_architecture(f"squeezenet_cifar_{v}"))]
     variants = args.only.split(",") if args.only else built
     for v in set(variants) - set(CIFAR_CANDIDATES):
         ap.error(f"unknown candidate {v!r}; known: {', '.join(CIFAR_CANDIDATES)}")

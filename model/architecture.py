@@ -156,13 +156,17 @@ def output_shape(layer: Layer, shape: tuple[int, int, int]) -> tuple[int, int, i
     raise TypeError(f"unknown layer {layer!r}")
 
 
+def bypasses(arch: Architecture) -> list[str]:
+    """The Fire modules of `arch` with a bypass, in graph order."""
+    return [layer.name for layer in arch.layers if isinstance(layer, Fire) and layer.bypass]
+
+
 def refuse_bypass(arch: Architecture, stage: str) -> None:
     """Fixed point and hardware do not build Fire bypasses yet: say so, naming the module, rather than
     silently dropping the addition."""
-    for layer in arch.layers:
-        if isinstance(layer, Fire) and layer.bypass:
-            raise ArchitectureError(f"{arch.name}: {layer.name} has a bypass, which {stage} does not support yet "
-                                    f"(float training and evaluation only)")
+    if found := bypasses(arch):
+        raise ArchitectureError(f"{arch.name}: {found[0]} has a bypass, which {stage} does not support yet "
+                                f"(float training and evaluation only)")
 
 
 def _fires(spec):
@@ -201,8 +205,8 @@ CIFAR_MEAN_BGR = (114.0, 123.0, 125.0)
 
 #: Candidate Fire networks for 32x32 inputs, measured in BENCHMARKS.md "CIFAR-10 Fire network".
 #: (stem filters, layers): the stem is a 3x3 stride-1 conv (pad 1); then Fire modules (squeeze, expand:
-#: expand1x1 = expand3x3 = expand; a third item "+" adds a bypass) and "P", a 3x3/2 max pool (two of them: 32 -> 16 -> 8); then conv10
-#: 1x1 to the 10 classes (with ReLU, as SqueezeNet's conv10 and every conv of the hardware) and the
+#: expand1x1 = expand3x3 = expand; a third item "+" adds a bypass) and "P", a 3x3/2 max pool (two of them:
+#: 32 -> 16 -> 8); then conv10 1x1 to the 10 classes (with ReLU, as SqueezeNet's conv10 and every conv of the hardware) and the
 #: global average pool. No fully connected layer.
 CIFAR_CANDIDATES: dict[str, tuple[int, tuple]] = {
     "a": (32, ("P", (16, 32), (16, 32), "P", (32, 64), (32, 64))),

@@ -141,12 +141,13 @@ def test_fire_bypass_adds_the_input_and_is_refused_where_not_built():
 
     from hw.ops.base import UnsupportedModelError
     from hw.ops.registry import build_ops
-    from model.architecture import ArchitectureError, Fire, get_architecture
+    from model.architecture import ArchitectureError, Fire, bypasses, get_architecture
     from model.squeezenet import build_keras
     from quant.emulator import FloatNetwork
 
     plain, bypassed = get_architecture("squeezenet_cifar"), get_architecture("squeezenet_cifar_h")
     assert [layer.name for layer in bypassed.layers if isinstance(layer, Fire) and layer.bypass] == ["fire3", "fire6"]
+    assert bypasses(bypassed) == ["fire3", "fire6"] and bypasses(plain) == []
     assert bypassed.conv_shapes() == plain.conv_shapes()          # same weights: the bypass has none
     rng = np.random.default_rng(1)
     x = rng.normal(0, 60, (2, 32, 32, 3)).astype(np.float32)
@@ -155,9 +156,9 @@ def test_fire_bypass_adds_the_input_and_is_refused_where_not_built():
     inner = lambda m, name: m.get_layer(name).output      # noqa: E731
     import keras
 
-    probe = keras.Model(with_b.input, [inner(with_b, "pool1"), inner(with_b, "fire2_concat"),
-                                       inner(with_b, "fire3_concat"), inner(with_b, "fire3_bypass")])
-    _, fire2, fire3, summed = (np.asarray(a) for a in probe.predict_on_batch(x))
+    probe = keras.Model(with_b.input, [inner(with_b, "fire2_concat"), inner(with_b, "fire3_concat"),
+                                       inner(with_b, "fire3_bypass")])
+    fire2, fire3, summed = (np.asarray(a) for a in probe.predict_on_batch(x))
     np.testing.assert_allclose(summed, fire2 + fire3, rtol=1e-6)
     assert not np.allclose(with_b.predict_on_batch(x), without.predict_on_batch(x))
 
@@ -223,15 +224,15 @@ def test_training_and_fine_tuning_augment_alike():
     assert np.any(np.all(tune == black_input(arch), axis=-1))          # there is padding, and it is black
 
 
-@pytest.mark.parametrize("model", ["squeezenet_cifar", "squeezenet_cifar_h"])    # h: with Fire bypasses
-def test_batchnorm_folding_gives_the_trained_network(model):
+@pytest.mark.parametrize("name", ["squeezenet_cifar", "squeezenet_cifar_h"])    # h: with Fire bypasses
+def test_batchnorm_folding_gives_the_trained_network(name):
     import keras
 
     from model.architecture import get_architecture
     from model.cifar_train import build_train_model, fold_batchnorm
     from model.squeezenet import build_keras, keras_weights
 
-    arch = get_architecture(model)
+    arch = get_architecture(name)
     model = build_train_model(arch)
     rng = np.random.default_rng(0)
     for layer in model.layers:
