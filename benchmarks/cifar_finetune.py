@@ -25,7 +25,11 @@ import json
 import sys
 from pathlib import Path
 
-from common import ROOT, run_sqz
+from common import ROOT, run_sqz  # also puts the repository on sys.path
+
+from quant.calibrate import ACTIVATION_RULES  # noqa: E402
+from quant.equalize import EQUALIZE_RULES  # noqa: E402
+from quant.finetune import LR_SCALES  # noqa: E402
 
 CIFAR = str(ROOT.parent / "shared" / "data" / "cifar10")
 OUT = ROOT / "benchmarks" / "results" / "cifar"
@@ -56,16 +60,16 @@ def main() -> int:
     ap.add_argument("--model", default="squeezenet_cifar")
     ap.add_argument("--results", default=str(OUT), help="folder for q{W}/, ft{W}/ and finetune.json")
     ap.add_argument("--lr", default="8:0.00001,6:0.00001,4:0.0001", help="fine-tuning learning rate per width (Adam)")
-    ap.add_argument("--activation-rule", choices=("maxabs", "percentile", "minmse"),
+    ap.add_argument("--activation-rule", choices=ACTIVATION_RULES,
                     help="sqz quantize --activation-rule (default: quantize's own, the percentile rule)")
-    ap.add_argument("--equalize", choices=("weights", "activations", "balanced"),
+    ap.add_argument("--equalize", choices=EQUALIZE_RULES,
                     help="sqz quantize --equalize (cross-layer equalization before calibration)")
     ap.add_argument("--train-biases", action="store_true", help="sqz finetune --train-biases (biases trained too)")
     ap.add_argument("--seed", type=int, default=0, help="sqz finetune --seed (the batches' order, the crops and flips)")
     ap.add_argument("--teacher", action="append", default=[], help="sqz finetune --teacher (distillation; repeatable)")
     ap.add_argument("--label-smoothing", type=float, default=0.0,
                     help="sqz finetune --label-smoothing (the training's smoothed cross-entropy)")
-    ap.add_argument("--lr-scale", default="absolute", choices=("absolute", "step"),
+    ap.add_argument("--lr-scale", default="absolute", choices=LR_SCALES,
                     help="sqz finetune --lr-scale (step: --lr in units of each layer's weight step)")
     ap.add_argument("--init-from", metavar="SPEC0", help="sqz finetune --init-from (the shadow weights start at "
                                                          "SPEC0's weights: progressive quantization)")

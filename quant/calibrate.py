@@ -28,6 +28,10 @@ from quant.emulator import FloatNetwork, Params
 from quant.fixed_point import FixedFormat
 from quant.formats import accumulator_bound, accumulator_format, avgpool_formats
 from quant.rounding import WEIGHT_ROUNDINGS, gptq_codes, nearest_codes
+
+# --weight-rule / --activation-rule: every CLI that passes a rule through offers these ('output' needs a Calibration)
+WEIGHT_RULES = ("maxabs", "minmse", "output")
+ACTIVATION_RULES = ("maxabs", "percentile", "minmse")
 from quant.spec import ConvFormats, PoolFormats, QuantSpec, input_formats
 
 OCTAVES = np.arange(-40, 41)           # histogram bin edges at powers of two: 2**-40 .. 2**40
@@ -197,7 +201,7 @@ def activation_integer_bits(stats: ActivationStats, width: int, rule: str = "per
             if err < best_err:
                 best, best_err = i, err
         return best
-    raise ValueError(f"unknown activation rule {rule!r} (maxabs, percentile, minmse)")
+    raise ValueError(f"unknown activation rule {rule!r} ({', '.join(ACTIVATION_RULES)})")
 
 
 # -- spec from statistics ---------------------------------------------------------------------

@@ -42,6 +42,7 @@ def image_sets(args, arch, what: str = "calibration"):
 
 
 def add_commands(sub) -> None:
+    from quant.calibrate import ACTIVATION_RULES, WEIGHT_RULES
     from quant.equalize import EQUALIZE_RULES
     from quant.rounding import WEIGHT_ROUNDINGS
     p = sub.add_parser("quantize", help="Ristretto-style dynamic fixed point: calibrate, search widths, write a QuantSpec")
@@ -52,9 +53,9 @@ def add_commands(sub) -> None:
                    "1.005 MB)")
     p.add_argument("--weight-bits", type=int, help="no search: every layer's weights get this width")
     p.add_argument("--activation-bits", type=int, help="no search: every layer's activations get this width")
-    p.add_argument("--weight-rule", default="minmse", choices=("maxabs", "minmse", "output"),
+    p.add_argument("--weight-rule", default="minmse", choices=WEIGHT_RULES,
                    help="weight integer lengths: max-abs (Ristretto), min-MSE of the weights, or min error of the layer output")
-    p.add_argument("--activation-rule", default="percentile", choices=("maxabs", "percentile", "minmse"))
+    p.add_argument("--activation-rule", default="percentile", choices=ACTIVATION_RULES)
     p.add_argument("--percentile", type=float, default=99.999,
                    help="activation percentile kept unclipped (default: the winner of benchmarks/calibration_rules.py)")
     p.add_argument("--weight-rounding", default="gptq-dense", choices=WEIGHT_ROUNDINGS,
