@@ -64,11 +64,10 @@ class FixedPointTrainer:
         import tensorflow as tf
 
         if lr_scale not in LR_SCALES:
-            raise ValueError(f"lr_scale {lr_scale!r}: 'absolute' or 'step'")
+            raise ValueError(f"lr_scale {lr_scale!r}: one of {', '.join(LR_SCALES)}")
         self.tf, self.arch, self.spec, self.train_biases = tf, arch, spec, train_biases
         start = spec.effective_params(params)           # shadow weights (and biases) = the spec's codes, as floats
-        # lr_scale "step": each shadow weight is held in units of its layer's weight step (w = v * step), so
-        # one optimiser rate moves every layer by the same fraction of a code; "absolute": in its own units
+        # the unit each shadow weight is held in (w = v * unit): its layer's weight step for "step", else 1
         self.weight_unit = {n: (spec.layers[n].weight.lsb if lr_scale == "step" else 1.0) for n in start}
         self.weights = {n: tf.Variable(np.ascontiguousarray(w.transpose(2, 3, 1, 0) / self.weight_unit[n]),
                                        name=n.replace("/", "_"))
@@ -215,10 +214,8 @@ def finetune(arch: Architecture, params: dict, spec: QuantSpec, images: np.ndarr
     model.cifar_train: the teachers' softmax at `kd_temperature` on each image and its mirror, computed once;
     loss (1 - kd_alpha) * cross-entropy + kd_alpha * T^2 * KL), e.g. the float network being quantized.
     `label_smoothing`: the cross-entropy against labels smoothed as `sqz train` smooths them (0.1 there); 0, the
-    default, is Ristretto's plain cross-entropy. `lr_scale`: "absolute" (the default) gives every weight the
-    rate `lr` in its own units; "step" gives it `lr` in units of its layer's weight step (2**-frac of the
-    weight format), so that layers whose steps differ by orders of magnitude (conv1's 2**-10 against conv10's
-    2**-1 at 4 bits, batch norm folded in) move by the same fraction of a code."""
+    default, is Ristretto's plain cross-entropy. `lr_scale`: one of LR_SCALES, "absolute" (the default) or
+    "step" (`lr` in units of each layer's weight step; why: the module docstring)."""
     import math
 
     import tensorflow as tf
