@@ -41,7 +41,7 @@ VARIANTS = {
                "squeezenet_cifar (f) with and without Fire bypasses, 80 epochs",
                "squeezenet_cifar_h (f with simple bypasses) against f's two runs"),
     "wd": ("wd", "f, weight decay 5e-3", {"weight_decay": 5e-3},
-           "squeezenet_cifar (f), decoupled weight decay 5e-4 and 5e-3, 80 epochs",
+           "squeezenet_cifar (f), weight decay 5e-4 and 5e-3",
            "squeezenet_cifar (f) trained with decoupled weight decay 5e-3 (PyTorch's coupled 5e-4 at momentum 0.9) "
            "against f's two runs at 5e-4"),
 }
