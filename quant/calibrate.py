@@ -28,11 +28,11 @@ from quant.emulator import FloatNetwork, Params
 from quant.fixed_point import FixedFormat
 from quant.formats import accumulator_bound, accumulator_format, avgpool_formats
 from quant.rounding import WEIGHT_ROUNDINGS, gptq_codes, nearest_codes
+from quant.spec import ConvFormats, PoolFormats, QuantSpec, input_formats
 
 # --weight-rule / --activation-rule: every CLI that passes a rule through offers these ('output' needs a Calibration)
 WEIGHT_RULES = ("maxabs", "minmse", "output")
 ACTIVATION_RULES = ("maxabs", "percentile", "minmse")
-from quant.spec import ConvFormats, PoolFormats, QuantSpec, input_formats
 
 OCTAVES = np.arange(-40, 41)           # histogram bin edges at powers of two: 2**-40 .. 2**40
 SAMPLE_PER_BATCH = 4096                # random output values kept per layer and batch (for min-MSE)
