@@ -5,9 +5,8 @@ and the script checks that: the run's recorded config differs from f's in exactl
 - bypass: candidate h, f with SqueezeNet's simple bypass (its input added to the output of fire3 and fire6,
   the two Fire modules whose widths match); no weights and no multiplies (the same parameters and MACs,
   checked here);
-- wd: f with weight decay 5e-3 instead of 5e-4. Keras 3's SGD decays decoupled (w -= lr * wd * w each step,
-  outside the momentum), where the usual CIFAR recipe's PyTorch SGD adds wd * w to the gradient, which the
-  momentum 0.9 multiplies by 1 / (1 - 0.9): Keras' 5e-3 is that recipe's 5e-4, the shipped 5e-4 a tenth of it.
+- wd: f with weight decay 5e-3 instead of 5e-4 (Keras' decoupled decay: 5e-3 is PyTorch's usual 5e-4; why,
+  in BENCHMARKS "Weight decay").
 
     .venv/bin/python -m sqz train --model squeezenet_cifar_h --data ../shared/data/cifar10 --epochs 80 --seed 0 \\
         --out runs/squeezenet_cifar_h --weights runs/squeezenet_cifar_h.npz --plot runs/squeezenet_cifar_h.png \\
